@@ -1,0 +1,38 @@
+// Entry point of the `ual` CLI: finds the command, runs it, turns UalErrors into one clear message and an exit code.
+import { UalError } from '../errors.js';
+import type { Command } from './command.js';
+
+const commands: Record<string, () => Promise<Command>> = {
+  demo: async () => (await import('./demo.js')).command,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const lines = ['usage: ual <command> [options]', '', 'commands:'];
+    for (const key of Object.keys(commands)) lines.push(`  ${key.padEnd(10)} ${(await commands[key]()).summary}`);
+    lines.push('', 'run "ual <command> --help" for a command\'s options');
+    process.stdout.write(lines.join('\n') + '\n');
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`ual: unknown command "${name}"; run "ual --help" for the list\n`);
+    return 2;
+  }
+  const cmd = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(cmd.usage + '\n');
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UalError) {
+      process.stderr.write(`ual ${name}: error [${e.code}] ${e.message}\n`);
+      if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+      return e.code === 'UAL_USAGE' ? 2 : 1;
+    }
+    throw e;
+  }
+}

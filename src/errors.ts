@@ -1,0 +1,46 @@
+// User-facing errors: a stable code, a message naming the file/line/field, and the fix. The CLI prints these
+// without a stack trace and exits non-zero; anything else is a bug and keeps its stack.
+
+export type UalErrorCode =
+  | 'UAL_USAGE'
+  | 'UAL_CONFIG'
+  | 'UAL_DATA_BAD_ROW'
+  | 'UAL_DATA_BAD_FILE'
+  | 'UAL_CHECKPOINT'
+  | 'UAL_TOKENIZER'
+  | 'UAL_TRAIN_NONFINITE'
+  | 'UAL_ELICIT_PARSE'
+  | 'UAL_ELICIT_HTTP'
+  | 'UAL_ELICIT_AUTH'
+  | 'UAL_ELICIT_FAILED'
+  | 'UAL_ELICIT_UNSUPPORTED'
+  | 'UAL_NOT_IMPLEMENTED'
+  | 'UAL_IO';
+
+export class UalError extends Error {
+  readonly code: UalErrorCode;
+  /** what the user should do about it; printed on its own line after the message */
+  readonly hint?: string;
+
+  constructor(code: UalErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'UalError';
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+export class UsageError extends UalError {
+  constructor(message: string, hint?: string) { super('UAL_USAGE', message, hint); }
+}
+
+export class DataError extends UalError {
+  constructor(file: string, line: number | null, field: string | null, problem: string, hint?: string) {
+    const where = line === null ? file : `${file}:${line}`;
+    super('UAL_DATA_BAD_ROW', `${where}${field ? ` field "${field}"` : ''}: ${problem}`, hint);
+  }
+}
+
+export class CheckpointError extends UalError {
+  constructor(message: string, hint?: string) { super('UAL_CHECKPOINT', message, hint); }
+}
