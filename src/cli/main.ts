@@ -3,6 +3,11 @@ import { UalError } from '../errors.js';
 import type { Command } from './command.js';
 
 const commands: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./init.js')).command,
+  train: async () => (await import('./train.js')).command,
+  generate: async () => (await import('./generate.js')).command,
+  elicit: async () => (await import('./elicit.js')).command,
+  bench: async () => (await import('./bench.js')).command,
   demo: async () => (await import('./demo.js')).command,
 };
 
