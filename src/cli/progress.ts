@@ -1,0 +1,29 @@
+// Progress on stderr: a cli-progress bar on a terminal, a plain line every few percent otherwise (logs, CI).
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  update(done: number, payload: Record<string, string | number>): void;
+  stop(): void;
+}
+
+export function progress(label: string, total: number, fields: string): Progress {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar({
+      stream: process.stderr,
+      format: `${label} [{bar}] {value}/{total} ${fields} eta {eta_formatted}`,
+      hideCursor: true,
+      etaBuffer: 20,
+    }, cliProgress.Presets.shades_classic);
+    bar.start(total, 0, {});
+    return { update: (d, p) => bar.update(d, p), stop: () => bar.stop() };
+  }
+  const every = Math.max(1, Math.floor(total / 20));
+  return {
+    update(done, p) {
+      if (done % every !== 0 && done !== total) return;
+      const text = fields.replace(/\{(\w+)\}/g, (_, k: string) => String(p[k] ?? ''));
+      process.stderr.write(`${label} ${done}/${total} ${text}\n`);
+    },
+    stop() {},
+  };
+}

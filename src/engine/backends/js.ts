@@ -1,0 +1,403 @@
+// The plain-TypeScript kernels: the readable reference every backend is tested against, the float64 path for
+// gradient checks, and the fallback backend where no C compiler exists (so the loops are kept tight).
+import type { Arr, Kernels } from '../kernels.js';
+import { EPS_STYLE_HF } from '../kernels.js';
+
+// Float64 scratch rows, grown on demand and reused across calls: hot loops never allocate, and float32 inputs are
+// still summed in double precision.
+let accRow = new Float64Array(256);
+let aRow = new Float64Array(256);
+function accScratch(n: number): Float64Array {
+  if (accRow.length < n) accRow = new Float64Array(Math.max(n, 2 * accRow.length));
+  return accRow;
+}
+function aScratch(n: number): Float64Array {
+  if (aRow.length < n) aRow = new Float64Array(Math.max(n, 2 * aRow.length));
+  return aRow;
+}
+
+/**
+ * One matrix of the batch, B not transposed: i-k-j order, so the innermost loop streams a row of B into a float64
+ * row accumulator; k is unrolled by 4 to cut accumulator traffic.
+ */
+function gemmKJ(
+  transA: boolean, M: number, N: number, K: number, alpha: number,
+  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number,
+): void {
+  const acc = accScratch(N);
+  for (let i = 0; i < M; i++) {
+    acc.fill(0, 0, N);
+    // op(A)[i, k] sits at aBase + k * aStep
+    const aBase = transA ? a0 + i : a0 + i * K;
+    const aStep = transA ? M : 1;
+    let k = 0;
+    for (; k + 3 < K; k += 4) {
+      const x0 = A[aBase + k * aStep], x1 = A[aBase + (k + 1) * aStep];
+      const x2 = A[aBase + (k + 2) * aStep], x3 = A[aBase + (k + 3) * aStep];
+      const r0 = b0 + k * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+      for (let j = 0; j < N; j++) acc[j] += x0 * B[r0 + j] + x1 * B[r1 + j] + x2 * B[r2 + j] + x3 * B[r3 + j];
+    }
+    for (; k < K; k++) {
+      const x = A[aBase + k * aStep];
+      const r = b0 + k * N;
+      for (let j = 0; j < N; j++) acc[j] += x * B[r + j];
+    }
+    const c = c0 + i * N;
+    if (beta === 0) for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j];
+    else for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j] + beta * C[c + j];
+  }
+}
+
+/**
+ * One matrix of the batch, B transposed (stored (N, K)): every output is a dot product of two contiguous rows;
+ * four output columns are computed together so each A element is loaded once per four products.
+ */
+function gemmDot(
+  transA: boolean, M: number, N: number, K: number, alpha: number,
+  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number,
+): void {
+  const row = aScratch(K);
+  for (let i = 0; i < M; i++) {
+    // gather op(A)[i, :] once: a strided column when A is transposed, a plain copy otherwise
+    if (transA) for (let k = 0; k < K; k++) row[k] = A[a0 + k * M + i];
+    else for (let k = 0; k < K; k++) row[k] = A[a0 + i * K + k];
+    const c = c0 + i * N;
+    let j = 0;
+    for (; j + 3 < N; j += 4) {
+      const r0 = b0 + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = row[k];
+        s0 += x * B[r0 + k]; s1 += x * B[r1 + k]; s2 += x * B[r2 + k]; s3 += x * B[r3 + k];
+      }
+      if (beta === 0) {
+        C[c + j] = alpha * s0; C[c + j + 1] = alpha * s1; C[c + j + 2] = alpha * s2; C[c + j + 3] = alpha * s3;
+      } else {
+        C[c + j] = alpha * s0 + beta * C[c + j]; C[c + j + 1] = alpha * s1 + beta * C[c + j + 1];
+        C[c + j + 2] = alpha * s2 + beta * C[c + j + 2]; C[c + j + 3] = alpha * s3 + beta * C[c + j + 3];
+      }
+    }
+    for (; j < N; j++) {
+      const r = b0 + j * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += row[k] * B[r + k];
+      C[c + j] = beta === 0 ? alpha * s : alpha * s + beta * C[c + j];
+    }
+  }
+}
+
+// Rotary tables (T, hd/2), computed in float32 the way PyTorch/HF do, so float32 outputs match them bit-for-bit
+// up to libm differences.
+function ropeTables(T: number, hd: number, pos0: number, theta: number): { cos: Float64Array; sin: Float64Array } {
+  const half = hd / 2;
+  const cos = new Float64Array(T * half);
+  const sin = new Float64Array(T * half);
+  const f = Math.fround;
+  for (let i = 0; i < half; i++) {
+    const invFreq = f(1 / f(Math.pow(theta, f((2 * i) / hd))));
+    for (let t = 0; t < T; t++) {
+      const angle = f((pos0 + t) * invFreq);
+      cos[t * half + i] = f(Math.cos(angle));
+      sin[t * half + i] = f(Math.sin(angle));
+    }
+  }
+  return { cos, sin };
+}
+
+const GELU_SCALE = Math.sqrt(2 / Math.PI);
+
+export const jsKernels: Kernels = {
+  name: 'js',
+
+  gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff, batch, strideA, strideB, strideC) {
+    for (let b = 0; b < batch; b++) {
+      const a0 = aOff + b * strideA, b0 = bOff + b * strideB, c0 = cOff + b * strideC;
+      if (transB) gemmDot(transA, M, N, K, alpha, A, a0, B, b0, beta, C, c0);
+      else gemmKJ(transA, M, N, K, alpha, A, a0, B, b0, beta, C, c0);
+    }
+  },
+
+  layernormForward(x, w, b, out, mean, rstd, N, C, eps) {
+    for (let n = 0; n < N; n++) {
+      const o = n * C;
+      let s = 0;
+      for (let c = 0; c < C; c++) s += x[o + c];
+      const m = s / C;
+      // two passes: the variance of centred values does not cancel catastrophically
+      let v = 0;
+      for (let c = 0; c < C; c++) { const d = x[o + c] - m; v += d * d; }
+      const r = 1 / Math.sqrt(v / C + eps);
+      for (let c = 0; c < C; c++) out[o + c] = (x[o + c] - m) * r * w[c] + b[c];
+      mean[n] = m;
+      rstd[n] = r;
+    }
+  },
+
+  layernormBackward(dout, x, w, mean, rstd, dx, dw, db, N, C) {
+    for (let n = 0; n < N; n++) {
+      const o = n * C, m = mean[n], r = rstd[n];
+      // dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * w (llm.c)
+      let dnMean = 0, dnNormMean = 0;
+      for (let c = 0; c < C; c++) {
+        const norm = (x[o + c] - m) * r;
+        const dn = dout[o + c] * w[c];
+        dnMean += dn;
+        dnNormMean += dn * norm;
+      }
+      dnMean /= C;
+      dnNormMean /= C;
+      for (let c = 0; c < C; c++) {
+        const norm = (x[o + c] - m) * r;
+        const g = dout[o + c];
+        db[c] += g;
+        dw[c] += g * norm;
+        dx[o + c] += (g * w[c] - dnMean - norm * dnNormMean) * r;
+      }
+    }
+  },
+
+  rmsnormForward(x, w, out, rstd, N, C, eps) {
+    for (let n = 0; n < N; n++) {
+      const o = n * C;
+      let ss = 0;
+      for (let c = 0; c < C; c++) ss += x[o + c] * x[o + c];
+      const r = 1 / Math.sqrt(ss / C + eps);
+      for (let c = 0; c < C; c++) out[o + c] = x[o + c] * r * w[c];
+      rstd[n] = r;
+    }
+  },
+
+  rmsnormBackward(dout, x, w, rstd, dx, dw, N, C) {
+    for (let n = 0; n < N; n++) {
+      const o = n * C, r = rstd[n];
+      // dx = rstd * (dnorm - norm * mean(dnorm * norm)), norm = x * rstd, dnorm = dout * w
+      let dnNormMean = 0;
+      for (let c = 0; c < C; c++) dnNormMean += dout[o + c] * w[c] * x[o + c] * r;
+      dnNormMean /= C;
+      for (let c = 0; c < C; c++) {
+        const norm = x[o + c] * r;
+        const g = dout[o + c];
+        dw[c] += g * norm;
+        dx[o + c] += (g * w[c] - norm * dnNormMean) * r;
+      }
+    }
+  },
+
+  geluForward(x, out, n) {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      out[i] = 0.5 * v * (1 + Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v)));
+    }
+  },
+
+  geluBackward(dout, x, dx, n) {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const th = Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v));
+      const dInner = GELU_SCALE * (1 + 3 * 0.044715 * v * v);
+      dx[i] += dout[i] * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dInner);
+    }
+  },
+
+  swigluForward(gate, up, out, n) {
+    for (let i = 0; i < n; i++) {
+      const g = gate[i];
+      out[i] = (g / (1 + Math.exp(-g))) * up[i];
+    }
+  },
+
+  swigluBackward(dout, gate, up, dgate, dup, n) {
+    for (let i = 0; i < n; i++) {
+      const g = gate[i];
+      const sig = 1 / (1 + Math.exp(-g));
+      const d = dout[i];
+      dup[i] += d * g * sig;
+      dgate[i] += d * up[i] * sig * (1 + g * (1 - sig));
+    }
+  },
+
+  ropeForward(x, out, B, T, H, hd, pos0, theta) {
+    const half = hd / 2;
+    const { cos, sin } = ropeTables(T, hd, pos0, theta);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const tab = t * half;
+        for (let h = 0; h < H; h++) {
+          const o = ((b * T + t) * H + h) * hd;
+          for (let i = 0; i < half; i++) {
+            const c = cos[tab + i], s = sin[tab + i];
+            const x1 = x[o + i], x2 = x[o + i + half];
+            out[o + i] = x1 * c - x2 * s;
+            out[o + i + half] = x2 * c + x1 * s;
+          }
+        }
+      }
+    }
+  },
+
+  ropeBackward(dout, dx, B, T, H, hd, pos0, theta) {
+    const half = hd / 2;
+    const { cos, sin } = ropeTables(T, hd, pos0, theta);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const tab = t * half;
+        for (let h = 0; h < H; h++) {
+          const o = ((b * T + t) * H + h) * hd;
+          for (let i = 0; i < half; i++) {
+            const c = cos[tab + i], s = sin[tab + i];
+            const d1 = dout[o + i], d2 = dout[o + i + half];
+            dx[o + i] += d1 * c + d2 * s;
+            dx[o + i + half] += d2 * c - d1 * s;
+          }
+        }
+      }
+    }
+  },
+
+  attentionForward(q, k, v, out, probs, B, Tq, Tk, H, KV, hd) {
+    const scale = 1 / Math.sqrt(hd);
+    const group = H / KV;
+    const p = accScratch(Tk);
+    const o = aScratch(hd);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / group);
+        for (let i = 0; i < Tq; i++) {
+          const qo = ((b * Tq + i) * H + h) * hd;
+          const last = Tk - Tq + i; // this query's absolute position: it sees keys 0..last
+          let max = -Infinity;
+          for (let j = 0; j <= last; j++) {
+            const ko = ((b * Tk + j) * KV + kvh) * hd;
+            let s = 0;
+            for (let d = 0; d < hd; d++) s += q[qo + d] * k[ko + d];
+            s *= scale;
+            p[j] = s;
+            if (s > max) max = s;
+          }
+          let sum = 0;
+          for (let j = 0; j <= last; j++) { const e = Math.exp(p[j] - max); p[j] = e; sum += e; }
+          const inv = 1 / sum;
+          o.fill(0, 0, hd);
+          for (let j = 0; j <= last; j++) {
+            const pj = p[j] * inv;
+            p[j] = pj;
+            const vo = ((b * Tk + j) * KV + kvh) * hd;
+            for (let d = 0; d < hd; d++) o[d] += pj * v[vo + d];
+          }
+          for (let d = 0; d < hd; d++) out[qo + d] = o[d];
+          if (probs) {
+            const po = ((b * H + h) * Tq + i) * Tk;
+            for (let j = 0; j <= last; j++) probs[po + j] = p[j];
+            for (let j = last + 1; j < Tk; j++) probs[po + j] = 0;
+          }
+        }
+      }
+    }
+  },
+
+  attentionBackward(dout, q, k, v, probs, dq, dk, dv, B, Tq, Tk, H, KV, hd) {
+    const scale = 1 / Math.sqrt(hd);
+    const group = H / KV;
+    const dp = accScratch(Tk);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / group);
+        for (let i = 0; i < Tq; i++) {
+          const qo = ((b * Tq + i) * H + h) * hd;
+          const po = ((b * H + h) * Tq + i) * Tk;
+          const last = Tk - Tq + i;
+          // dP_j = dout . v_j ; dv_j += P_j dout ; softmax backward: dS_j = P_j (dP_j - sum_j P_j dP_j)
+          let dot = 0;
+          for (let j = 0; j <= last; j++) {
+            const vo = ((b * Tk + j) * KV + kvh) * hd;
+            const pj = probs[po + j];
+            let s = 0;
+            for (let d = 0; d < hd; d++) {
+              s += dout[qo + d] * v[vo + d];
+              dv[vo + d] += pj * dout[qo + d];
+            }
+            dp[j] = s;
+            dot += pj * s;
+          }
+          for (let j = 0; j <= last; j++) {
+            const ds = probs[po + j] * (dp[j] - dot) * scale;
+            const ko = ((b * Tk + j) * KV + kvh) * hd;
+            for (let d = 0; d < hd; d++) {
+              dq[qo + d] += ds * k[ko + d];
+              dk[ko + d] += ds * q[qo + d];
+            }
+          }
+        }
+      }
+    }
+  },
+
+  embeddingForward(ids, table, out, N, C) {
+    for (let n = 0; n < N; n++) {
+      const src = ids[n] * C, dst = n * C;
+      for (let c = 0; c < C; c++) out[dst + c] = table[src + c];
+    }
+  },
+
+  embeddingBackward(ids, dout, dtable, N, C) {
+    for (let n = 0; n < N; n++) {
+      const dst = ids[n] * C, src = n * C;
+      for (let c = 0; c < C; c++) dtable[dst + c] += dout[src + c];
+    }
+  },
+
+  crossEntropy(logits, targets, eps, N, V, style, losses, dlogits, gradScale) {
+    const hf = style === EPS_STYLE_HF;
+    for (let n = 0; n < N; n++) {
+      const o = n * V;
+      const tgt = targets[n];
+      if (tgt < 0) {
+        losses[n] = 0;
+        if (dlogits) dlogits.fill(0, o, o + V);
+        continue;
+      }
+      const e = eps[n];
+      // target distribution q: qGold on the gold token, qOther on each other one
+      const qOther = hf ? e / V : V > 1 ? e / (V - 1) : 0;
+      const qGold = hf ? 1 - e + e / V : 1 - e;
+      // read everything the loss needs before dlogits (which may alias logits) is written
+      let max = -Infinity, sumX = 0;
+      for (let v = 0; v < V; v++) { const x = logits[o + v]; sumX += x; if (x > max) max = x; }
+      const xGold = logits[o + tgt];
+      let sum = 0;
+      if (dlogits) {
+        for (let v = 0; v < V; v++) { const ex = Math.exp(logits[o + v] - max); dlogits[o + v] = ex; sum += ex; }
+      } else {
+        for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+      }
+      const lse = max + Math.log(sum);
+      // -sum_v q_v log p_v with log p_v = x_v - lse and sum_v q_v = 1
+      losses[n] = lse - qGold * xGold - qOther * (sumX - xGold);
+      if (dlogits) {
+        const inv = 1 / sum;
+        for (let v = 0; v < V; v++) dlogits[o + v] = gradScale * (dlogits[o + v] * inv - qOther);
+        dlogits[o + tgt] -= gradScale * (qGold - qOther);
+      }
+    }
+  },
+
+  adamw(p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
+    const decay = 1 - lr * weightDecay;
+    const bc1 = 1 - Math.pow(beta1, step);
+    const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+    const stepSize = lr / bc1;
+    for (let i = 0; i < n; i++) {
+      const gi = g[i];
+      // read the moments back after storing, so float32 state rounds exactly where PyTorch's does
+      m[i] = beta1 * m[i] + (1 - beta1) * gi;
+      v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+      p[i] = p[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
+    }
+  },
+
+  sumSquares(x, n) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
+  },
+};

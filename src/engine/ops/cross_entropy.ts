@@ -1,0 +1,79 @@
+// smoothedCrossEntropy: the UAL training loss (per-row label smoothing, arXiv 2406.04854), fused into one kernel
+// call that also computes d loss / d logits, so no (B, T, V) probability or target tensor is ever built.
+// Semantics are ../shared/reference/torch_ref.py `smoothed_ce`: causal shift, mean over non-ignored target tokens.
+import { EPS_STYLE_HF, EPS_STYLE_PAPER } from '../kernels.js';
+import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { checkRank, describe, fail } from './util.js';
+
+export type EpsStyle = 'paper' | 'hf';
+
+/** HF's ignore index: labels equal to this are neither predicted nor counted. */
+export const IGNORE_INDEX = -100;
+
+export function smoothedCrossEntropy(
+  logits: Tensor, labels: Int32Array, eps: ArrayLike<number>, style: EpsStyle,
+): Tensor {
+  checkRank('smoothedCrossEntropy', 'logits (B, T, V)', logits, 3);
+  const [B, T, V] = logits.shape;
+  const N = B * T;
+  if (style !== 'paper' && style !== 'hf') fail('smoothedCrossEntropy', `style must be 'paper' or 'hf', got '${style}'`);
+  if (labels.length !== N) fail('smoothedCrossEntropy', `${labels.length} labels for ${describe(logits)} (expected B*T = ${N})`);
+  if (eps.length !== B) fail('smoothedCrossEntropy', `${eps.length} epsilon values for a batch of ${B} rows`);
+  for (let b = 0; b < B; b++) {
+    const e = eps[b];
+    if (!(e >= 0 && e < 1)) fail('smoothedCrossEntropy', `epsilon of row ${b} is ${e}; it must be in [0, 1)`);
+  }
+
+  // causal shift: position t's logits predict labels[t + 1]; each row's last position predicts nothing
+  const targets = new Int32Array(N); // (B, T)
+  const epsRows = alloc(logits.data, N); // (B, T): the row's epsilon for each of its positions
+  let count = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const n = b * T + t;
+      epsRows[n] = eps[b];
+      const label = labels[n];
+      if (label !== IGNORE_INDEX && (label < 0 || label >= V)) {
+        fail('smoothedCrossEntropy', `label ${label} at row ${b}, position ${t} is outside [0, ${V}) and is not ` +
+          `the ignore index ${IGNORE_INDEX}; the labels and the model's vocabulary disagree`);
+      }
+      // labels[b, 0] is never a target (nothing precedes it), but it is still range-checked above
+      if (t > 0) {
+        targets[n - 1] = label === IGNORE_INDEX ? -1 : label;
+        if (label !== IGNORE_INDEX) count++;
+      }
+    }
+    targets[b * T + T - 1] = -1;
+  }
+
+  const grad = needsGrad(logits);
+  const k = kernelsFor(logits.data);
+  const losses = alloc(logits.data, N); // (B, T)
+  // gradient computed in the same pass as the loss; only allocated when it will be used
+  const dlogits = grad && count > 0 ? alloc(logits.data, N * V) : null; // (B, T, V)
+  const styleCode = style === 'hf' ? EPS_STYLE_HF : EPS_STYLE_PAPER;
+  k.crossEntropy(logits.data, targets, epsRows, N, V, styleCode, losses, dlogits, count > 0 ? 1 / count : 0);
+  let sum = 0;
+  for (let n = 0; n < N; n++) sum += losses[n];
+  const out = alloc(logits.data, 1);
+  out[0] = count > 0 ? sum / count : 0; // no targets: loss 0 and zero gradient, not 0/0
+  const loss = new Tensor(out, [], grad);
+  if (!grad) return loss;
+
+  record(() => {
+    const g = loss.grad ? loss.grad[0] : 0;
+    if (!dlogits) {
+      logits.ensureGrad(); // upstream ops still see a (zero) gradient
+      return;
+    }
+    if (logits.grad === null && g === 1) {
+      // the common case (loss.backward() straight from this loss): adopt the buffer rather than copy V-wide rows
+      logits.grad = dlogits;
+      return;
+    }
+    const dl = logits.ensureGrad();
+    const n = N * V;
+    for (let i = 0; i < n; i++) dl[i] += g * dlogits[i];
+  });
+  return loss;
+}

@@ -1,0 +1,16 @@
+// gelu: tanh-approximate GELU (GPT-2's gelu_new, torch's approximate="tanh"), elementwise.
+import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+
+export function gelu(x: Tensor): Tensor {
+  const n = x.size;
+  const k = kernelsFor(x.data);
+  const out = alloc(x.data, n);
+  k.geluForward(x.data, out, n);
+  const y = new Tensor(out, [...x.shape], needsGrad(x));
+  if (!y.requiresGrad) return y;
+
+  record(() => {
+    if (y.grad) k.geluBackward(y.grad, x.data, x.ensureGrad(), n);
+  });
+  return y;
+}

@@ -1,0 +1,27 @@
+// mul: elementwise a * b of equal shapes (gates, masks, LoRA scaling by a tensor).
+import { Tensor, alloc, needsGrad, record } from '../tensor.js';
+import { checkDtypes, checkShape } from './util.js';
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  checkDtypes('mul', a, b);
+  checkShape('mul', 'b', b, a.shape);
+  const n = a.size, A = a.data, Bd = b.data;
+  const out = alloc(A, n);
+  for (let i = 0; i < n; i++) out[i] = A[i] * Bd[i];
+  const y = new Tensor(out, [...a.shape], needsGrad(a, b));
+  if (!y.requiresGrad) return y;
+
+  record(() => {
+    const dy = y.grad;
+    if (!dy) return;
+    if (a.requiresGrad) {
+      const da = a.ensureGrad();
+      for (let i = 0; i < n; i++) da[i] += dy[i] * Bd[i];
+    }
+    if (b.requiresGrad) {
+      const db = b.ensureGrad();
+      for (let i = 0; i < n; i++) db[i] += dy[i] * A[i];
+    }
+  });
+  return y;
+}

@@ -1,0 +1,25 @@
+// rmsnorm: Llama's RMSNorm over the last dim, x * rsqrt(mean(x^2) + eps) * w. Forward saves 1/rms per row.
+import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { checkDtypes, checkShape, lastDim } from './util.js';
+
+export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
+  checkDtypes('rmsnorm', x, w);
+  const C = lastDim('rmsnorm', x);
+  checkShape('rmsnorm', 'weight', w, [C]);
+  const N = x.size / C;
+  const k = kernelsFor(x.data);
+  const out = alloc(x.data, N * C); // (N, C)
+  const rstd = alloc(x.data, N); // (N)
+  k.rmsnormForward(x.data, w.data, out, rstd, N, C, eps);
+  const y = new Tensor(out, [...x.shape], needsGrad(x, w));
+  if (!y.requiresGrad) return y;
+
+  record(() => {
+    if (!y.grad) return;
+    // the kernel writes both; a frozen input's gradient lands in a throwaway buffer
+    const dx = x.requiresGrad ? x.ensureGrad() : alloc(x.data, N * C);
+    const dw = w.requiresGrad ? w.ensureGrad() : alloc(x.data, C);
+    k.rmsnormBackward(y.grad, x.data, w.data, rstd, dx, dw, N, C);
+  });
+  return y;
+}

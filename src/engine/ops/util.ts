@@ -1,0 +1,44 @@
+// Shape and dtype checks shared by the ops: inputs are validated once here, at the op boundary, so the kernels
+// can trust their arguments and keep their loops clean.
+import type { Tensor } from '../tensor.js';
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+export function fail(op: string, problem: string): never {
+  throw new Error(`${op}: ${problem}`);
+}
+
+/** All tensors must share one dtype: kernels are routed by the first buffer's type. */
+export function checkDtypes(op: string, ...ts: (Tensor | null)[]): void {
+  let first: Tensor | null = null;
+  for (const t of ts) {
+    if (!t) continue;
+    if (!first) first = t;
+    else if (t.dtype !== first.dtype) fail(op, `mixed dtypes ${first.dtype} and ${t.dtype} (${describe(first)}, ${describe(t)})`);
+  }
+}
+
+export function checkShape(op: string, what: string, t: Tensor, expected: readonly number[]): void {
+  if (t.shape.length !== expected.length || t.shape.some((s, i) => s !== expected[i])) {
+    fail(op, `${what} must have shape [${expected}], got [${t.shape}]${t.name ? ` (${t.name})` : ''}`);
+  }
+}
+
+export function checkRank(op: string, what: string, t: Tensor, rank: number): void {
+  if (t.shape.length !== rank) fail(op, `${what} must be ${rank}D, got shape [${t.shape}]${t.name ? ` (${t.name})` : ''}`);
+}
+
+export function describe(t: Tensor): string {
+  return `${t.name || 'tensor'} [${t.shape}]`;
+}
+
+/** The last dimension of x, which every row-wise op works over. */
+export function lastDim(op: string, x: Tensor): number {
+  if (x.shape.length === 0) fail(op, 'input must have at least one dimension');
+  return x.shape[x.shape.length - 1];
+}
+
