@@ -175,8 +175,9 @@ inline double sumsq_centered_d(const float* x, int64_t n, double mean) {
   return s;
 }
 
-// In place: x[i] = exp(x[i] - shift); returns the sum of the new values in double.
-inline double exp_shift_sum(float* x, int64_t n, float shift) {
+// y[i] = exp(x[i] - shift) (y may be x; with kStore false nothing is written); returns the sum in double.
+template <bool kStore>
+inline double exp_shift_sum(const float* x, float* y, int64_t n, float shift) {
   int64_t i = 0;
   double s = 0;
 #ifdef UAL_AVX2
@@ -184,13 +185,17 @@ inline double exp_shift_sum(float* x, int64_t n, float shift) {
   __m256 vs = _mm256_set1_ps(shift);
   for (; i + 8 <= n; i += 8) {
     __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
-    _mm256_storeu_ps(x + i, e);
+    if (kStore) _mm256_storeu_ps(y + i, e);
     a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
     a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
   }
   s = hsum4d(_mm256_add_pd(a0, a1));
 #endif
-  for (; i < n; i++) { float e = exp_(x[i] - shift); x[i] = e; s += e; }
+  for (; i < n; i++) {
+    float e = exp_(x[i] - shift);
+    if (kStore) y[i] = e;
+    s += e;
+  }
   return s;
 }
 

@@ -8,6 +8,7 @@ export type UalErrorCode =
   | 'UAL_DATA_BAD_FILE'
   | 'UAL_CHECKPOINT'
   | 'UAL_TOKENIZER'
+  | 'UAL_MODEL_INPUT'
   | 'UAL_TRAIN_NONFINITE'
   | 'UAL_ELICIT_PARSE'
   | 'UAL_ELICIT_HTTP'

@@ -1,12 +1,130 @@
-// `ual bench`: placeholder until its implementation lands (being written now).
-import { UalError } from '../errors.js';
-import type { Command } from './command.js';
+// `ual bench`: training throughput of our engine beside PyTorch (same machine, same run), and the GEMM ceiling.
+//   ual bench train --arch gpt2 --layers 4 --d 256 --heads 4 --vocab 512 --seq 128 --batch-size 8 --steps 10 --json
+//   ual bench all [--quick] [--json]          (what `npm run bench` runs; prints a markdown table for BENCHMARKS.md)
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { benchGemm, benchTrain, writeBenchCheckpoint, type TrainBenchResult, type TrainBenchSpec } from '../pipeline/bench.js';
+import { torchBench, torchUnavailable, type TorchBench } from '../pipeline/torchref.js';
+import { nativeInfo } from '../engine/backends/native.js';
+import { backendName } from '../engine/index.js';
+import { numOpt, parseOptions, printJson, requireOpt, type Command } from './command.js';
+
+const USAGE = `usage:
+  ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N --seq T --batch-size B
+                  --steps S [--warmup W] [--json]
+      times full training steps (forward, backward, AdamW) after warm-up; last line
+      {"tokens_per_s": ..., "step_ms": ..., "peak_rss_mb": ...}
+  ual bench all [--quick] [--json]
+      GEMM GFLOP/s, then the tiny GPT and the GPT-2-124M shape beside PyTorch (1 torch thread), each in its own
+      process; prints a markdown table (paste it into BENCHMARKS.md)`;
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/ual.js');
+
+function specFromOpts(o: Record<string, string | boolean | undefined>): TrainBenchSpec {
+  const n = (k: string, d?: number) => numOpt('bench train', k, o[k] as string | undefined, d, { int: true, min: 1 });
+  const arch = requireOpt('bench train', 'arch', o.arch as string | undefined);
+  if (arch !== 'gpt2' && arch !== 'llama') throw new UsageError(`ual bench train: --arch must be gpt2 or llama, got "${arch}"`);
+  const seq = n('seq');
+  return {
+    arch, layers: n('layers'), d: n('d'), heads: n('heads'), kvHeads: o['kv-heads'] ? n('kv-heads') : undefined,
+    vocab: n('vocab'), ctx: Math.max(seq, 64), seq, batchSize: n('batch-size'), steps: n('steps'), warmup: n('warmup', 2),
+  };
+}
+
+function specArgs(s: TrainBenchSpec): string[] {
+  const a = ['--arch', s.arch, '--layers', String(s.layers), '--d', String(s.d), '--heads', String(s.heads), '--vocab', String(s.vocab),
+    '--seq', String(s.seq), '--batch-size', String(s.batchSize), '--steps', String(s.steps), '--warmup', String(s.warmup ?? 2)];
+  if (s.kvHeads) a.push('--kv-heads', String(s.kvHeads));
+  return a;
+}
+
+/** our engine in a fresh process, so peak RSS belongs to this model alone */
+function oursInChild(s: TrainBenchSpec): TrainBenchResult {
+  const r = spawnSync(process.execPath, [BIN, 'bench', 'train', ...specArgs(s), '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`ual bench train failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as TrainBenchResult;
+}
+
+interface Row { name: string; ours: TrainBenchResult; torch: TorchBench | null; ratio: number | null }
+
+async function runAll(quick: boolean, json: boolean): Promise<number> {
+  const log = (s: string) => process.stderr.write(s + '\n');
+  const info = nativeInfo();
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  log(`machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; backend ${backendName()}` +
+    (info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''));
+
+  const gemmShapes: [number, number, number][] = [[1024, 768, 768], [1024, 3072, 768], [1024, 50257, 768], [1024, 768, 256]];
+  const gemm = gemmShapes.map(([M, N, K]) => ({ shape: `${M}x${N}x${K}`, gflops: benchGemm(M, N, K, quick ? 3 : 5) }));
+  for (const g of gemm) log(`gemm ${g.shape}: ${g.gflops.toFixed(1)} GFLOP/s`);
+
+  const why = torchUnavailable();
+  if (why) log(`PyTorch side skipped: ${why}`);
+  const specs: [string, TrainBenchSpec, number][] = [
+    ['tiny GPT (4 layers, d 256, 4 heads, vocab 512, T 128, B 8)',
+      { arch: 'gpt2', layers: 4, d: 256, heads: 4, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: quick ? 5 : 20, warmup: 3 }, quick ? 5 : 20],
+    ['tiny Llama (4 layers, d 256, 4 heads / 2 kv, vocab 512, T 128, B 8)',
+      { arch: 'llama', layers: 4, d: 256, heads: 4, kvHeads: 2, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: quick ? 5 : 20, warmup: 3 }, quick ? 5 : 20],
+  ];
+  if (!quick) {
+    specs.push(['GPT-2-124M shape (12 layers, d 768, 12 heads, vocab 50257, T 256, B 4)',
+      { arch: 'gpt2', layers: 12, d: 768, heads: 12, vocab: 50257, ctx: 1024, seq: 256, batchSize: 4, steps: 5, warmup: 2 }, 5]);
+  }
+  const rows: Row[] = [];
+  for (const [name, s, torchSteps] of specs) {
+    log(`${name}: ours...`);
+    const ours = oursInChild(s);
+    log(`  ours: ${ours.tokens_per_s.toFixed(0)} tokens/s, ${ours.step_ms.toFixed(1)} ms/step, ${ours.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${ours.peak_rss_mb.toFixed(0)} MB`);
+    let torch: TorchBench | null = null;
+    if (!why) {
+      log(`${name}: PyTorch (1 thread)...`);
+      const dir = writeBenchCheckpoint(s);
+      try { torch = torchBench(dir, s.batchSize, s.seq, torchSteps, 1); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+      log(`  torch: ${torch.tokens_per_s.toFixed(0)} tokens/s, ${torch.step_ms.toFixed(1)} ms/step, peak RSS ${torch.peak_rss_mb.toFixed(0)} MB`);
+    }
+    rows.push({ name, ours, torch, ratio: torch ? ours.tokens_per_s / torch.tokens_per_s : null });
+  }
+
+  const md: string[] = [
+    `| model | ours tokens/s | PyTorch tokens/s (1 thread) | ratio | ours ms/step | achieved GFLOP/s | ours peak RSS MB | PyTorch peak RSS MB |`,
+    `|---|---|---|---|---|---|---|---|`,
+  ];
+  for (const r of rows) {
+    md.push(`| ${r.name} | ${r.ours.tokens_per_s.toFixed(0)} | ${r.torch ? r.torch.tokens_per_s.toFixed(0) : 'n/a'} | ` +
+      `${r.ratio ? r.ratio.toFixed(2) + '×' : 'n/a'} | ${r.ours.step_ms.toFixed(1)} | ${r.ours.achieved_gflops.toFixed(1)} | ` +
+      `${r.ours.peak_rss_mb.toFixed(0)} | ${r.torch ? r.torch.peak_rss_mb.toFixed(0) : 'n/a'} |`);
+  }
+  md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s |`, `|---|---|`, ...gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} |`));
+  process.stdout.write(md.join('\n') + '\n');
+  if (json) printJson({ machine: cpu, cores: os.cpus().length, gemm, train: rows });
+  return 0;
+}
 
 export const command: Command = {
   name: 'bench',
-  summary: '(bench: not built yet)',
-  usage: 'usage: ual bench (not built yet)',
-  async run() {
-    throw new UalError('UAL_NOT_IMPLEMENTED', 'ual bench is not built yet');
+  summary: 'time training steps beside PyTorch; GEMM GFLOP/s',
+  usage: USAGE,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    if (sub === 'train') {
+      const o = parseOptions('bench train', rest, {
+        arch: { type: 'string' }, layers: { type: 'string' }, d: { type: 'string' }, heads: { type: 'string' },
+        'kv-heads': { type: 'string' }, vocab: { type: 'string' }, seq: { type: 'string' }, 'batch-size': { type: 'string' },
+        steps: { type: 'string' }, warmup: { type: 'string' }, json: { type: 'boolean' },
+      });
+      const r = benchTrain(specFromOpts(o));
+      process.stderr.write(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step, ${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB\n`);
+      if (o.json) printJson(r);
+      return 0;
+    }
+    if (sub === 'all') {
+      const o = parseOptions('bench all', rest, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
+      return runAll(o.quick === true, o.json === true);
+    }
+    throw new UsageError(`ual bench: unknown benchmark "${sub ?? ''}"`, 'use "ual bench train ..." or "ual bench all"');
   },
 };

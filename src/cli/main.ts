@@ -34,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (e) {
     if (e instanceof UalError) {
-      process.stderr.write(`ual ${name}: error [${e.code}] ${e.message}\n`);
+      const msg = e.message.startsWith(`ual ${name}`) ? e.message.replace(/^ual [\w ]+?: /, '') : e.message;
+      process.stderr.write(`ual ${name}: error [${e.code}] ${msg}\n`);
       if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
       return e.code === 'UAL_USAGE' ? 2 : 1;
     }

@@ -178,7 +178,7 @@ async function* arrayRows(src: AsyncGenerator<string>, file: string): AsyncGener
     if (state === 'inElem') elem += chunk.slice(elemStart);
     for (const r of out) yield r;
   }
-  if (state !== 'done') {
+  if ((state as State) !== 'done') {
     throw new DataError(file, line, null, state === 'before' ? 'the file is empty' : 'the JSON array is not closed (truncated file?)',
       JSONL_HINT);
   }

@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { train } from '../../src/train/trainer.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { readSafetensors } from '../../src/models/safetensors.js';
 import { loadModel, generate } from '../../src/models/index.js';
-import { backendName } from '../../src/engine/index.js';
+import { availableBackends, backendName, useBackend } from '../../src/engine/index.js';
 
 const FIX = path.resolve(__dirname, '../../fixtures/torch');
 const HINT = 'fixtures stale? regenerate with: apt-get install -y python3-torch && bash scripts/make-fixtures.sh';
@@ -27,7 +27,8 @@ function configFor(name: string, out: string) {
   });
 }
 
-describe(`training matches PyTorch (backend ${backendName()})`, () => {
+describe.each(availableBackends())('training matches PyTorch on the %s backend', (backend) => {
+  beforeAll(() => useBackend(backend));
   it.each(runs)('%s: losses, trained weights, greedy ids', (name) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), `ual-parity-${name}-`));
     try {
@@ -37,7 +38,7 @@ describe(`training matches PyTorch (backend ${backendName()})`, () => {
       expect(ours.length).toBe(ref.length);
       let worstLoss = 0;
       ref.forEach((r, i) => { worstLoss = Math.max(worstLoss, Math.abs(ours[i] - r) / Math.abs(r)); });
-      console.log(`${name}: max relative loss difference ${worstLoss.toExponential(2)} over ${ref.length} steps`);
+      console.log(`[${backendName()}] ${name}: max relative loss difference ${worstLoss.toExponential(2)} over ${ref.length} steps`);
       expect(worstLoss, HINT).toBeLessThan(2e-4);
 
       const refW = readSafetensors(path.join(FIX, 'runs', name, 'trained', 'model.safetensors'));
@@ -52,12 +53,12 @@ describe(`training matches PyTorch (backend ${backendName()})`, () => {
           if (d > worstW) { worstW = d; worstName = tname; }
         }
       }
-      console.log(`${name}: max absolute weight difference ${worstW.toExponential(2)} (${worstName})`);
+      console.log(`[${backendName()}] ${name}: max absolute weight difference ${worstW.toExponential(2)} (${worstName})`);
       expect(worstW, HINT).toBeLessThan(2e-4);
 
       const prompt = fs.readFileSync(path.join(FIX, 'prompt_ids.txt'), 'utf8').trim().split(',').map(Number);
       const want = JSON.parse(fs.readFileSync(path.join(FIX, 'runs', name, 'greedy.json'), 'utf8')) as number[];
-      const ids = generate(loadModel(out), prompt, { maxNewTokens: want.length - prompt.length, temperature: 0 });
+      const { ids } = generate(loadModel(out), prompt, { maxNewTokens: want.length - prompt.length, temperature: 0 });
       expect(ids, HINT).toEqual(want);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });

@@ -1,7 +1,93 @@
-// Placeholder for the native (C + OpenBLAS) backend loader, until its real implementation lands.
-// The engine calls loadNativeKernels() at import and falls back to the js kernels when it returns null.
-import type { Kernels } from "../kernels.js";
+// Loads the native kernels (build/Release/ual_native.node: C++ with OpenBLAS or a portable GEMM) as a Kernels object.
+// The addon's functions take the contract's arguments in the contract's order, so they are used as-is (no wrapper).
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernels } from '../kernels.js';
 
-export function loadNativeKernels(): Kernels | null {
+export interface NativeInfo {
+  /** linked against OpenBLAS (false: the portable blocked GEMM) */
+  openblas: boolean;
+  /** threads sgemm uses (OpenBLAS's pool; our other kernels are single-threaded) */
+  threads: number;
+  /** compiler flags and target features the addon was built with */
+  flags: string;
+  /** OpenBLAS's build configuration, or a description of the portable GEMM */
+  blas: string;
+}
+
+type Addon = Omit<Kernels, 'name'> & { info(): NativeInfo; setThreads(n: number): void };
+
+const ADDON_FILE = path.join('build', 'Release', 'ual_native.node');
+
+// undefined = not tried yet; null = unavailable
+let addon: Addon | null | undefined;
+
+/** The package root holding build/: the nearest ancestor of this file that has one (src/engine/backends or dist/...). */
+function findBinary(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = path.join(dir, ADDON_FILE);
+    if (fs.existsSync(p)) return p;
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
   return null;
+}
+
+function loadAddon(): Addon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env.UAL_BACKEND === 'js') return addon;
+  const file = findBinary();
+  if (!file) return addon;
+  try {
+    addon = createRequire(import.meta.url)(file) as Addon;
+  } catch (err) {
+    // a binary that exists but cannot load (e.g. libopenblas removed since the build) should be heard about once
+    process.stderr.write(`ual: cannot load the native kernels (${(err as Error).message.split('\n')[0]}); ` +
+      'using the plain-TypeScript backend. Rebuild with `npm rebuild ual` (or `npm run build`).\n');
+  }
+  return addon;
+}
+
+/** The native Kernels, or null when the addon is not built (or UAL_BACKEND=js). Float32Array only: Float64Array throws. */
+export function loadNativeKernels(): Kernels | null {
+  const a = loadAddon();
+  if (!a) return null;
+  return {
+    name: 'native',
+    gemm: a.gemm,
+    layernormForward: a.layernormForward,
+    layernormBackward: a.layernormBackward,
+    rmsnormForward: a.rmsnormForward,
+    rmsnormBackward: a.rmsnormBackward,
+    geluForward: a.geluForward,
+    geluBackward: a.geluBackward,
+    swigluForward: a.swigluForward,
+    swigluBackward: a.swigluBackward,
+    ropeForward: a.ropeForward,
+    ropeBackward: a.ropeBackward,
+    attentionForward: a.attentionForward,
+    attentionBackward: a.attentionBackward,
+    embeddingForward: a.embeddingForward,
+    embeddingBackward: a.embeddingBackward,
+    crossEntropy: a.crossEntropy,
+    adamw: a.adamw,
+    sumSquares: a.sumSquares,
+  };
+}
+
+/** How the addon was built and how many threads sgemm uses; null when it is not loaded. */
+export function nativeInfo(): NativeInfo | null {
+  const a = loadAddon();
+  return a ? a.info() : null;
+}
+
+/** Set sgemm's thread count (OpenBLAS's pool); default UAL_THREADS or every usable core. No-op without the addon. */
+export function setNativeThreads(n: number): void {
+  const a = loadAddon();
+  if (a) a.setThreads(n);
 }

@@ -1,0 +1,245 @@
+// sgemm for the native kernels. With OpenBLAS: a thin cblas_sgemm call. Without: a GotoBLAS/BLIS-style blocked GEMM
+// (pack op(B) into KCxNR panels and op(A) into MRxKC panels, 6x16 register-tiled FMA micro-kernel), so the fallback
+// still reaches a useful fraction of peak; large products are split over short-lived threads (no resident pool).
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "simd.h"
+
+#ifdef UAL_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace ual {
+
+// C = beta * C over an (M, N) block; beta == 0 stores zeros so stale NaN/inf never leak into the result.
+static void scale_c(float beta, float* C, int M, int N, int ldc) {
+  if (beta == 1.0f) return;
+  for (int i = 0; i < M; i++) {
+    float* c = C + int64_t(i) * ldc;
+    if (beta == 0.0f) std::fill(c, c + N, 0.0f);
+    else for (int j = 0; j < N; j++) c[j] *= beta;
+  }
+}
+
+#ifdef UAL_OPENBLAS
+
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+           int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  // cblas rejects lda = 0 when K = 0 (xerbla prints and returns); the result is just beta * C anyway
+  if (K <= 0) { scale_c(beta, C, M, N, ldc); return; }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+              A, lda, B, ldb, beta, C, ldc);
+}
+
+void set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+int get_threads() { return openblas_get_num_threads(); }
+bool have_openblas() { return true; }
+const char* blas_config() { return openblas_get_config(); }
+
+#else  // portable GEMM
+
+static std::atomic<int> g_threads{1};
+
+void set_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
+int get_threads() { return g_threads.load(); }
+bool have_openblas() { return false; }
+const char* blas_config() {
+#ifdef UAL_AVX2
+  return "portable blocked sgemm (6x16 AVX2/FMA micro-kernel)";
+#else
+  return "portable blocked sgemm (generic C micro-kernel)";
+#endif
+}
+
+constexpr int MR = 6, NR = 16;     // register tile: 12 ymm accumulators
+constexpr int KC = 256;            // A micro-panel 6 KB + B micro-panel 16 KB stay in L1
+constexpr int MC = 144;            // packed A block (144 KB) stays in L2
+constexpr int NC = 3072;           // packed B block (3 MB) streams from L3
+
+struct Packs {
+  std::vector<float> a, b;
+};
+
+// op(A)(i, p) for row-major A: (M, K) or, transposed, stored (K, M)
+static void pack_a(bool tA, const float* A, int lda, int i0, int mc, int p0, int kc, int M, float* dst) {
+  for (int ir = 0; ir < mc; ir += MR) {
+    float* d = dst + int64_t(ir) * kc;
+    int rows = std::min(MR, M - (i0 + ir));
+    if (!tA) {
+      for (int r = 0; r < MR; r++) {
+        if (r < rows) {
+          const float* s = A + int64_t(i0 + ir + r) * lda + p0;
+          for (int p = 0; p < kc; p++) d[p * MR + r] = s[p];
+        } else {
+          for (int p = 0; p < kc; p++) d[p * MR + r] = 0.0f;
+        }
+      }
+    } else {
+      for (int p = 0; p < kc; p++) {
+        const float* s = A + int64_t(p0 + p) * lda + i0 + ir;
+        for (int r = 0; r < MR; r++) d[p * MR + r] = r < rows ? s[r] : 0.0f;
+      }
+    }
+  }
+}
+
+// op(B)(p, j) for row-major B: (K, N) or, transposed, stored (N, K)
+static void pack_b(bool tB, const float* B, int ldb, int p0, int kc, int j0, int nc, int N, float* dst) {
+  for (int jr = 0; jr < nc; jr += NR) {
+    float* d = dst + int64_t(jr) * kc;
+    int cols = std::min(NR, N - (j0 + jr));
+    if (!tB) {
+      for (int p = 0; p < kc; p++) {
+        const float* s = B + int64_t(p0 + p) * ldb + j0 + jr;
+        for (int c = 0; c < NR; c++) d[p * NR + c] = c < cols ? s[c] : 0.0f;
+      }
+    } else {
+      for (int c = 0; c < NR; c++) {
+        if (c < cols) {
+          const float* s = B + int64_t(j0 + jr + c) * ldb + p0;
+          for (int p = 0; p < kc; p++) d[p * NR + c] = s[p];
+        } else {
+          for (int p = 0; p < kc; p++) d[p * NR + c] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// C[0:mr, 0:nr] += alpha * (a panel @ b panel)
+static void micro_kernel(int kc, const float* a, const float* b, float* C, int ldc, float alpha, int mr, int nr) {
+  alignas(32) float tile[MR * NR];
+#ifdef UAL_AVX2
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 a0 = _mm256_broadcast_ss(a), a1 = _mm256_broadcast_ss(a + 1);
+    c00 = _mm256_fmadd_ps(a0, b0, c00); c01 = _mm256_fmadd_ps(a0, b1, c01);
+    c10 = _mm256_fmadd_ps(a1, b0, c10); c11 = _mm256_fmadd_ps(a1, b1, c11);
+    a0 = _mm256_broadcast_ss(a + 2); a1 = _mm256_broadcast_ss(a + 3);
+    c20 = _mm256_fmadd_ps(a0, b0, c20); c21 = _mm256_fmadd_ps(a0, b1, c21);
+    c30 = _mm256_fmadd_ps(a1, b0, c30); c31 = _mm256_fmadd_ps(a1, b1, c31);
+    a0 = _mm256_broadcast_ss(a + 4); a1 = _mm256_broadcast_ss(a + 5);
+    c40 = _mm256_fmadd_ps(a0, b0, c40); c41 = _mm256_fmadd_ps(a0, b1, c41);
+    c50 = _mm256_fmadd_ps(a1, b0, c50); c51 = _mm256_fmadd_ps(a1, b1, c51);
+    a += MR;
+    b += NR;
+  }
+  __m256 va = _mm256_set1_ps(alpha);
+  __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == MR && nr == NR) {
+    for (int r = 0; r < MR; r++) {
+      float* c = C + int64_t(r) * ldc;
+      _mm256_storeu_ps(c, _mm256_fmadd_ps(va, acc[r][0], _mm256_loadu_ps(c)));
+      _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(va, acc[r][1], _mm256_loadu_ps(c + 8)));
+    }
+    return;
+  }
+  for (int r = 0; r < MR; r++) {
+    _mm256_store_ps(tile + r * NR, acc[r][0]);
+    _mm256_store_ps(tile + r * NR + 8, acc[r][1]);
+  }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nr; c++) C[int64_t(r) * ldc + c] = fma_(alpha, tile[r * NR + c], C[int64_t(r) * ldc + c]);
+#else
+  for (int i = 0; i < MR * NR; i++) tile[i] = 0.0f;
+  for (int p = 0; p < kc; p++) {
+    for (int r = 0; r < MR; r++) {
+      float ar = a[r];
+      for (int c = 0; c < NR; c++) tile[r * NR + c] += ar * b[c];
+    }
+    a += MR;
+    b += NR;
+  }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nr; c++) C[int64_t(r) * ldc + c] += alpha * tile[r * NR + c];
+#endif
+}
+
+static void sgemm_serial(bool tA, bool tB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                         int ldb, float* C, int ldc, Packs& packs) {
+  int ncMax = std::min(NC, (N + NR - 1) / NR * NR);
+  int mcMax = std::min(MC, (M + MR - 1) / MR * MR);
+  int kcMax = std::min(KC, K);
+  // +8 floats so the data can be moved to a 32-byte boundary for aligned micro-kernel loads
+  if (packs.b.size() < size_t(ncMax) * kcMax + 8) packs.b.resize(size_t(ncMax) * kcMax + 8);
+  if (packs.a.size() < size_t(mcMax) * kcMax + 8) packs.a.resize(size_t(mcMax) * kcMax + 8);
+  auto align32 = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 31) & ~uintptr_t(31)); };
+  float* bp = align32(packs.b.data());
+  float* ap = align32(packs.a.data());
+  for (int j0 = 0; j0 < N; j0 += NC) {
+    int nc = std::min(NC, N - j0);
+    int ncPad = (nc + NR - 1) / NR * NR;
+    for (int p0 = 0; p0 < K; p0 += KC) {
+      int kc = std::min(KC, K - p0);
+      pack_b(tB, B, ldb, p0, kc, j0, ncPad, N, bp);
+      for (int i0 = 0; i0 < M; i0 += MC) {
+        int mc = std::min(MC, M - i0);
+        int mcPad = (mc + MR - 1) / MR * MR;
+        pack_a(tA, A, lda, i0, mcPad, p0, kc, M, ap);
+        for (int jr = 0; jr < nc; jr += NR) {
+          int nr = std::min(NR, nc - jr);
+          for (int ir = 0; ir < mc; ir += MR) {
+            int mr = std::min(MR, mc - ir);
+            micro_kernel(kc, ap + int64_t(ir) * kc, bp + int64_t(jr) * kc, C + int64_t(i0 + ir) * ldc + j0 + jr, ldc,
+                         alpha, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+           int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  scale_c(beta, C, M, N, ldc);
+  if (K <= 0 || alpha == 0.0f) return;
+  // one pack buffer pair per worker slot, kept across calls (re-allocating megabytes per call costs page faults);
+  // thread_local so addons loaded in several worker_threads do not share them
+  static thread_local std::vector<Packs> slots(1);
+  int nt = g_threads.load();
+  double work = double(M) * N * K;
+  // below ~16 MFLOP a thread start (tens of microseconds) is not worth it
+  if (nt > 1 && work >= double(1 << 23)) {
+    bool splitN = N >= M;
+    int units = splitN ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+    nt = std::min(nt, units);
+    if (int(slots.size()) < nt) slots.resize(nt);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < nt; t++) {
+      int u0 = int(int64_t(units) * t / nt), u1 = int(int64_t(units) * (t + 1) / nt);
+      if (splitN) {
+        int j0 = u0 * NR, j1 = std::min(N, u1 * NR);
+        const float* Bt = transB ? B + int64_t(j0) * ldb : B + j0;
+        Packs* pk = &slots[t];
+        auto job = [=]() { sgemm_serial(transA, transB, M, j1 - j0, K, alpha, A, lda, Bt, ldb, C + j0, ldc, *pk); };
+        if (t + 1 < nt) workers.emplace_back(job); else job();
+      } else {
+        int i0 = u0 * MR, i1 = std::min(M, u1 * MR);
+        const float* At = transA ? A + i0 : A + int64_t(i0) * lda;
+        Packs* pk = &slots[t];
+        auto job = [=]() {
+          sgemm_serial(transA, transB, i1 - i0, N, K, alpha, At, lda, B, ldb, C + int64_t(i0) * ldc, ldc, *pk);
+        };
+        if (t + 1 < nt) workers.emplace_back(job); else job();
+      }
+    }
+    for (auto& w : workers) w.join();
+    return;
+  }
+  sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, slots[0]);
+}
+
+#endif
+
+}  // namespace ual

@@ -1,0 +1,18 @@
+// The one GEMM every native kernel calls: cblas_sgemm when built with OpenBLAS (UAL_OPENBLAS), otherwise the
+// portable cache-blocked GEMM in gemm.cc. Also owns the thread count (OpenBLAS's pool is the only pool).
+#pragma once
+
+namespace ual {
+
+// Row-major C (M, N) = alpha * op(A) @ op(B) + beta * C with cblas semantics and leading dimensions;
+// beta == 0 overwrites C without reading it (NaN in C does not survive), K == 0 only applies beta.
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+           int ldb, float beta, float* C, int ldc);
+
+void set_threads(int n);
+int get_threads();
+// "openblas" or "portable", and a longer description (OpenBLAS's own build config) for info().
+bool have_openblas();
+const char* blas_config();
+
+}  // namespace ual

@@ -1,0 +1,332 @@
+// Row and elementwise kernels: norms, activations, RoPE, embeddings, fused smoothed cross-entropy, AdamW.
+// Single-threaded on purpose (OpenBLAS owns the cores); sums over rows accumulate in double like the js reference.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace ual {
+
+static float* scratch(size_t n) {
+  static thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// ---- LayerNorm / RMSNorm ----
+
+void layernorm_forward(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd,
+                       int64_t N, int64_t C, double eps) {
+  for (int64_t n = 0; n < N; n++) {
+    const float* xr = x + n * C;
+    float* o = out + n * C;
+    double m = sum_d(xr, C) / double(C);
+    // two-pass variance in double: no E[x^2] - E[x]^2 cancellation
+    double var = sumsq_centered_d(xr, C, m) / double(C);
+    float mf = float(m), rf = float(1.0 / std::sqrt(var + eps));
+    for (int64_t c = 0; c < C; c++) o[c] = (xr[c] - mf) * rf * w[c] + b[c];
+    mean[n] = mf;
+    rstd[n] = rf;
+  }
+}
+
+void layernorm_backward(const float* dout, const float* x, const float* w, const float* mean, const float* rstd,
+                        float* dx, float* dw, float* db, int64_t N, int64_t C) {
+  float* norm = scratch(2 * size_t(C));
+  float* dn = norm + C;
+  for (int64_t n = 0; n < N; n++) {
+    const float* g = dout + n * C;
+    const float* xr = x + n * C;
+    float* d = dx + n * C;
+    float m = mean[n], r = rstd[n];
+    for (int64_t c = 0; c < C; c++) {
+      norm[c] = (xr[c] - m) * r;
+      dn[c] = g[c] * w[c];
+    }
+    // dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) (llm.c)
+    float dnMean = float(sum_d(dn, C) / double(C));
+    float dnNormMean = float(dot_d(dn, norm, C) / double(C));
+    for (int64_t c = 0; c < C; c++) {
+      db[c] += g[c];
+      dw[c] += g[c] * norm[c];
+      d[c] += (dn[c] - dnMean - norm[c] * dnNormMean) * r;
+    }
+  }
+}
+
+void rmsnorm_forward(const float* x, const float* w, float* out, float* rstd, int64_t N, int64_t C, double eps) {
+  for (int64_t n = 0; n < N; n++) {
+    const float* xr = x + n * C;
+    float* o = out + n * C;
+    float rf = float(1.0 / std::sqrt(dot_d(xr, xr, C) / double(C) + eps));
+    // HF order: (x * rsqrt(...)) * weight
+    for (int64_t c = 0; c < C; c++) o[c] = xr[c] * rf * w[c];
+    rstd[n] = rf;
+  }
+}
+
+void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, float* dx, float* dw,
+                      int64_t N, int64_t C) {
+  float* norm = scratch(2 * size_t(C));
+  float* dn = norm + C;
+  for (int64_t n = 0; n < N; n++) {
+    const float* g = dout + n * C;
+    const float* xr = x + n * C;
+    float* d = dx + n * C;
+    float r = rstd[n];
+    for (int64_t c = 0; c < C; c++) {
+      norm[c] = xr[c] * r;
+      dn[c] = g[c] * w[c];
+    }
+    // dx = rstd * (dnorm - norm * mean(dnorm * norm))
+    float dnNormMean = float(dot_d(dn, norm, C) / double(C));
+    for (int64_t c = 0; c < C; c++) {
+      dw[c] += g[c] * norm[c];
+      d[c] += (dn[c] - norm[c] * dnNormMean) * r;
+    }
+  }
+}
+
+// ---- GELU (tanh approximation) and SwiGLU ----
+// 0.5 x (1 + tanh(u)) == x * sigmoid(2u) == x / (1 + exp(-2u)): no 1 + tanh cancellation for negative x, one exp.
+
+constexpr float kGeluS = 0.7978845608028654f;  // sqrt(2 / pi)
+constexpr float kGeluC = 0.044715f;
+constexpr float kGeluC3 = 3.0f * 0.044715f;
+
+static inline float gelu_u(float x) { return kGeluS * (x + kGeluC * (x * x * x)); }
+
+void gelu_forward(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
+#ifdef UAL_AVX2
+  const __m256 S = _mm256_set1_ps(kGeluS), Cc = _mm256_set1_ps(kGeluC), m2 = _mm256_set1_ps(-2.0f),
+               one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    __m256 u = _mm256_mul_ps(S, _mm256_add_ps(v, _mm256_mul_ps(Cc, _mm256_mul_ps(_mm256_mul_ps(v, v), v))));
+    __m256 e = exp8(_mm256_mul_ps(m2, u));
+    _mm256_storeu_ps(out + i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
+  }
+#endif
+  for (; i < n; i++) out[i] = x[i] / (1.0f + exp_(-2.0f * gelu_u(x[i])));
+}
+
+void gelu_backward(const float* dout, const float* x, float* dx, int64_t n) {
+  // d/dx = s + 2 x s (1 - s) u' with s = sigmoid(2u): the tanh form's 0.5(1+t) + 0.5 x (1-t^2) u' rewritten
+  int64_t i = 0;
+#ifdef UAL_AVX2
+  const __m256 S = _mm256_set1_ps(kGeluS), Cc = _mm256_set1_ps(kGeluC), C3 = _mm256_set1_ps(kGeluC3),
+               m2 = _mm256_set1_ps(-2.0f), two = _mm256_set1_ps(2.0f), one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    __m256 v2 = _mm256_mul_ps(v, v);
+    __m256 u = _mm256_mul_ps(S, _mm256_add_ps(v, _mm256_mul_ps(Cc, _mm256_mul_ps(v2, v))));
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_mul_ps(m2, u))));
+    __m256 du = _mm256_mul_ps(S, _mm256_add_ps(one, _mm256_mul_ps(C3, v2)));
+    __m256 ss = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
+    __m256 d = _mm256_add_ps(s, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(two, v), ss), du));
+    _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), _mm256_mul_ps(_mm256_loadu_ps(dout + i), d)));
+  }
+#endif
+  for (; i < n; i++) {
+    float v = x[i];
+    float v2 = v * v;
+    float u = kGeluS * (v + kGeluC * (v2 * v));
+    float s = 1.0f / (1.0f + exp_(-2.0f * u));
+    float du = kGeluS * (1.0f + kGeluC3 * v2);
+    float d = s + ((2.0f * v) * (s * (1.0f - s))) * du;
+    dx[i] += dout[i] * d;
+  }
+}
+
+void swiglu_forward(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+#ifdef UAL_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 g = _mm256_loadu_ps(gate + i);
+    __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, g))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+#endif
+  for (; i < n; i++) {
+    float g = gate[i];
+    out[i] = (g / (1.0f + exp_(0.0f - g))) * up[i];
+  }
+}
+
+void swiglu_backward(const float* dout, const float* gate, const float* up, float* dgate, float* dup, int64_t n) {
+  int64_t i = 0;
+#ifdef UAL_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 g = _mm256_loadu_ps(gate + i), d = _mm256_loadu_ps(dout + i);
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, g))));
+    _mm256_storeu_ps(dup + i, _mm256_add_ps(_mm256_loadu_ps(dup + i), _mm256_mul_ps(d, _mm256_mul_ps(g, s))));
+    __m256 ds = _mm256_mul_ps(s, _mm256_add_ps(one, _mm256_mul_ps(g, _mm256_sub_ps(one, s))));
+    __m256 dg = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(up + i)), ds);
+    _mm256_storeu_ps(dgate + i, _mm256_add_ps(_mm256_loadu_ps(dgate + i), dg));
+  }
+#endif
+  for (; i < n; i++) {
+    float g = gate[i], d = dout[i];
+    float s = 1.0f / (1.0f + exp_(0.0f - g));
+    dup[i] += d * (g * s);
+    dgate[i] += (d * up[i]) * (s * (1.0f + g * (1.0f - s)));
+  }
+}
+
+// ---- RoPE (rotate-half) ----
+
+// cos/sin (T, hd/2) in float32 as PyTorch/HF build them: inv_freq and angle rounded to float, cos/sin of that float.
+static void rope_tables(int64_t T, int64_t hd, int64_t pos0, double theta, float* cs, float* sn) {
+  int64_t half = hd / 2;
+  for (int64_t i = 0; i < half; i++) {
+    float e = float(2 * i) / float(hd);
+    float inv = 1.0f / float(std::pow(theta, double(e)));
+    for (int64_t t = 0; t < T; t++) {
+      float angle = float(pos0 + t) * inv;
+      cs[t * half + i] = float(std::cos(double(angle)));
+      sn[t * half + i] = float(std::sin(double(angle)));
+    }
+  }
+}
+
+void rope_forward(const float* x, float* out, int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
+                  double theta) {
+  int64_t half = hd / 2;
+  float* cs = scratch(size_t(T * hd));
+  float* sn = cs + T * half;
+  rope_tables(T, hd, pos0, theta, cs, sn);
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++) {
+      const float* c = cs + t * half;
+      const float* s = sn + t * half;
+      for (int64_t h = 0; h < H; h++) {
+        int64_t o = ((b * T + t) * H + h) * hd;
+        const float* x1 = x + o;
+        const float* x2 = x1 + half;
+        float* o1 = out + o;
+        float* o2 = o1 + half;
+        for (int64_t i = 0; i < half; i++) {
+          float a = x1[i], bb = x2[i];
+          o1[i] = a * c[i] - bb * s[i];
+          o2[i] = bb * c[i] + a * s[i];
+        }
+      }
+    }
+}
+
+void rope_backward(const float* dout, float* dx, int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
+                   double theta) {
+  int64_t half = hd / 2;
+  float* cs = scratch(size_t(T * hd));
+  float* sn = cs + T * half;
+  rope_tables(T, hd, pos0, theta, cs, sn);
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++) {
+      const float* c = cs + t * half;
+      const float* s = sn + t * half;
+      for (int64_t h = 0; h < H; h++) {
+        int64_t o = ((b * T + t) * H + h) * hd;
+        const float* d1 = dout + o;
+        const float* d2 = d1 + half;
+        float* g1 = dx + o;
+        float* g2 = g1 + half;
+        for (int64_t i = 0; i < half; i++) {
+          float a = d1[i], bb = d2[i];
+          g1[i] += a * c[i] + bb * s[i];
+          g2[i] += bb * c[i] - a * s[i];
+        }
+      }
+    }
+}
+
+// ---- embeddings ----
+
+void embedding_forward(const int32_t* ids, const float* table, float* out, int64_t N, int64_t C) {
+  for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, table + int64_t(ids[n]) * C, size_t(C) * sizeof(float));
+}
+
+void embedding_backward(const int32_t* ids, const float* dout, float* dtable, int64_t N, int64_t C) {
+  for (int64_t n = 0; n < N; n++) {
+    float* d = dtable + int64_t(ids[n]) * C;
+    const float* g = dout + n * C;
+    for (int64_t c = 0; c < C; c++) d[c] += g[c];
+  }
+}
+
+// ---- fused smoothed cross-entropy ----
+
+void cross_entropy(const float* logits, const int32_t* targets, const float* eps, int64_t N, int64_t V, int style,
+                   float* losses, float* dlogits, double gradScale) {
+  const bool hf = style == 1;
+  const float gs = float(gradScale);
+  for (int64_t n = 0; n < N; n++) {
+    const float* x = logits + n * V;
+    float* d = dlogits ? dlogits + n * V : nullptr;
+    int32_t t = targets[n];
+    if (t < 0) {
+      losses[n] = 0.0f;
+      if (d) std::fill(d, d + V, 0.0f);
+      continue;
+    }
+    double e = eps[n];
+    // target distribution: qGold on the gold token, qOther on every other one (sums to 1)
+    double qOther = hf ? e / double(V) : (V > 1 ? e / double(V - 1) : 0.0);
+    double qGold = hf ? 1.0 - e + e / double(V) : 1.0 - e;
+    // everything the loss needs is read before d (which may alias x) is written
+    float mx = row_max(x, V);
+    double sumX = sum_d(x, V);
+    double xGold = x[t];
+    double sum = d ? exp_shift_sum<true>(x, d, V, mx) : exp_shift_sum<false>(x, nullptr, V, mx);
+    double lse = double(mx) + std::log(sum);
+    // -sum_v q_v log p_v with log p_v = x_v - lse and sum_v q_v = 1
+    losses[n] = float(lse - qGold * xGold - qOther * (sumX - xGold));
+    if (d) {
+      float eGold = d[t];
+      float inv = float(1.0 / sum);
+      float qo = float(qOther);
+      int64_t v = 0;
+#ifdef UAL_AVX2
+      const __m256 vinv = _mm256_set1_ps(inv), vq = _mm256_set1_ps(qo), vg = _mm256_set1_ps(gs);
+      for (; v + 8 <= V; v += 8)
+        _mm256_storeu_ps(d + v, _mm256_mul_ps(vg, _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(d + v), vinv), vq)));
+#endif
+      for (; v < V; v++) d[v] = gs * (d[v] * inv - qo);
+      d[t] = gs * (eGold * inv - float(qGold));
+    }
+  }
+}
+
+// ---- AdamW ----
+
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, double beta1, double beta2, double eps,
+           double weightDecay, double step) {
+  // scalars in double (Python floats), then cast to float like PyTorch's scalar-tensor ops do
+  const float decay = float(1.0 - lr * weightDecay);
+  const float w1 = float(1.0 - beta1), b2 = float(beta2), w2 = float(1.0 - beta2);
+  // torch's lerp: fma(w, end - start, start) for |w| < 0.5, else fma(w - 1, end - start, end)
+  const bool lerpLow = std::fabs(w1) < 0.5f;
+  const float lerpW = lerpLow ? w1 : w1 - 1.0f;
+  const float bc2Sqrt = float(std::sqrt(1.0 - std::pow(beta2, step)));
+  const float negStep = float(-(lr / (1.0 - std::pow(beta1, step))));
+  const float epsf = float(eps);
+  // torch single-tensor order: p.mul_(decay); m.lerp_(g, 1-b1); v.mul_(b2).addcmul_(g, g, 1-b2);
+  // denom = v.sqrt() / bc2_sqrt + eps; p.addcdiv_(m, denom, -step_size)
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = fma_(lerpW, gi - m[i], lerpLow ? m[i] : gi);
+    float vi = v[i] * b2 + (w2 * gi) * gi;
+    float denom = std::sqrt(vi) / bc2Sqrt + epsf;
+    p[i] = p[i] * decay + (negStep * mi) / denom;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+double sum_squares(const float* x, int64_t n) { return dot_d(x, x, n); }
+
+}  // namespace ual

@@ -1,0 +1,81 @@
+// GPT-2 (HF GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, tanh GELU, Conv1D weights stored [in, out],
+// LM head tied to wte. Matches torch_ref.py's gpt2 forward op for op.
+import { Tensor, add, attention, embedding, gelu, layernorm, linear, split } from '../engine/index.js';
+import type { ModelConfig } from './config.js';
+import { BaseModel, initParams, lastPosition, loadParams, type ForwardOptions, type ForwardResult, type Naming, type ParamSpec } from './model.js';
+
+export const GPT2_NAMING: Naming = {
+  prefix: 'transformer.',
+  // the causal-mask buffers older exports store, and a stored copy of the tied head
+  ignore: (key) => key.endsWith('.attn.bias') || key.endsWith('.attn.masked_bias') || key === 'lm_head.weight',
+};
+
+export function gpt2Specs(cfg: ModelConfig): ParamSpec[] {
+  const { vocabSize: V, hiddenSize: C, maxPositions: P, intermediateSize: F } = cfg;
+  const s: ParamSpec[] = [
+    { key: 'wte.weight', shape: [V, C], init: 'normal' },
+    { key: 'wpe.weight', shape: [P, C], init: 'normal' },
+  ];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const q = `h.${i}.`;
+    s.push(
+      { key: q + 'ln_1.weight', shape: [C], init: 'ones' },
+      { key: q + 'ln_1.bias', shape: [C], init: 'zeros' },
+      { key: q + 'attn.c_attn.weight', shape: [C, 3 * C], init: 'normal' },
+      { key: q + 'attn.c_attn.bias', shape: [3 * C], init: 'zeros' },
+      { key: q + 'attn.c_proj.weight', shape: [C, C], init: 'normal' },
+      { key: q + 'attn.c_proj.bias', shape: [C], init: 'zeros' },
+      { key: q + 'ln_2.weight', shape: [C], init: 'ones' },
+      { key: q + 'ln_2.bias', shape: [C], init: 'zeros' },
+      { key: q + 'mlp.c_fc.weight', shape: [C, F], init: 'normal' },
+      { key: q + 'mlp.c_fc.bias', shape: [F], init: 'zeros' },
+      { key: q + 'mlp.c_proj.weight', shape: [F, C], init: 'normal' },
+      { key: q + 'mlp.c_proj.bias', shape: [C], init: 'zeros' },
+    );
+  }
+  s.push({ key: 'ln_f.weight', shape: [C], init: 'ones' }, { key: 'ln_f.bias', shape: [C], init: 'zeros' });
+  return s;
+}
+
+export class Gpt2Model extends BaseModel {
+  static load(cfg: ModelConfig, dir: string): Gpt2Model {
+    const specs = gpt2Specs(cfg);
+    return new Gpt2Model(cfg, specs, loadParams(cfg, specs, GPT2_NAMING, dir), dir);
+  }
+
+  static init(cfg: ModelConfig, seed: number): Gpt2Model {
+    const specs = gpt2Specs(cfg);
+    return new Gpt2Model(cfg, specs, initParams(specs, GPT2_NAMING, seed), `a fresh ${cfg.modelType} model`);
+  }
+
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+    const pos0 = this.checkInput(ids, B, T, opts);
+    const { hiddenSize: C, numHeads: H, headDim: hd, normEps: eps } = this.config;
+    const cache = opts.cache;
+    const positions = new Int32Array(T);
+    for (let t = 0; t < T; t++) positions[t] = pos0 + t;
+    // (B, T, C) + (T, C) broadcast over the batch
+    let x = add(embedding(this.p('wte.weight'), ids, [B, T]), embedding(this.p('wpe.weight'), positions, [T]));
+    const hidden: Tensor[] = [x];
+    for (let i = 0; i < this.config.numLayers; i++) {
+      const q = `h.${i}.`;
+      let h = layernorm(x, this.p(q + 'ln_1.weight'), this.p(q + 'ln_1.bias'), eps);
+      const qkv = linear(h, this.p(q + 'attn.c_attn.weight'), this.p(q + 'attn.c_attn.bias'), 'in_out'); // (B, T, 3C)
+      const [qq, kk, vv] = split(qkv, [C, C, C]);
+      let k = kk.view(B, T, H, hd), v = vv.view(B, T, H, hd);
+      if (cache) ({ k, v } = cache.update(i, k, v));
+      const y = attention(qq.view(B, T, H, hd), k, v).view(B, T, C);
+      x = add(x, linear(y, this.p(q + 'attn.c_proj.weight'), this.p(q + 'attn.c_proj.bias'), 'in_out'));
+      h = layernorm(x, this.p(q + 'ln_2.weight'), this.p(q + 'ln_2.bias'), eps);
+      h = gelu(linear(h, this.p(q + 'mlp.c_fc.weight'), this.p(q + 'mlp.c_fc.bias'), 'in_out'));
+      x = add(x, linear(h, this.p(q + 'mlp.c_proj.weight'), this.p(q + 'mlp.c_proj.bias'), 'in_out'));
+      if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
+    }
+    cache?.advance(T);
+    x = layernorm(x, this.p('ln_f.weight'), this.p('ln_f.bias'), eps);
+    if (opts.hidden) hidden.push(x);
+    if (opts.lastOnly) x = lastPosition(x);
+    const logits = linear(x, this.p('wte.weight'), null, 'out_in'); // (B, T, V): wte is [V, C] = [out, in]
+    return opts.hidden ? { logits, hidden } : { logits };
+  }
+}

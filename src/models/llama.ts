@@ -1,0 +1,83 @@
+// The Llama family (model_type llama, mistral, qwen2): RMSNorm, RoPE (rotate-half, rope_theta), SwiGLU MLP,
+// grouped-query attention, optional q/k/v bias (Qwen2), tied or separate lm_head. Matches torch_ref.py's forward.
+import { Tensor, add, attention, embedding, linear, rmsnorm, rope, swiglu } from '../engine/index.js';
+import type { ModelConfig } from './config.js';
+import { BaseModel, initParams, lastPosition, loadParams, type ForwardOptions, type ForwardResult, type Naming, type ParamSpec } from './model.js';
+
+export function llamaNaming(cfg: ModelConfig): Naming {
+  return {
+    prefix: 'model.',
+    // HF's tied models may still store the head's copy; older exports store the RoPE table
+    ignore: (key) => key.endsWith('rotary_emb.inv_freq') || (cfg.tieWordEmbeddings && key === 'lm_head.weight'),
+  };
+}
+
+export function llamaSpecs(cfg: ModelConfig): ParamSpec[] {
+  const { vocabSize: V, hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: hd, intermediateSize: F } = cfg;
+  const s: ParamSpec[] = [{ key: 'embed_tokens.weight', shape: [V, C], init: 'normal' }];
+  const proj = (key: string, out: number, inp: number, bias: boolean): void => {
+    s.push({ key: key + '.weight', shape: [out, inp], init: 'normal' });
+    if (bias) s.push({ key: key + '.bias', shape: [out], init: 'zeros' });
+  };
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const q = `layers.${i}.`;
+    s.push({ key: q + 'input_layernorm.weight', shape: [C], init: 'ones' });
+    proj(q + 'self_attn.q_proj', H * hd, C, cfg.qkvBias);
+    proj(q + 'self_attn.k_proj', KV * hd, C, cfg.qkvBias);
+    proj(q + 'self_attn.v_proj', KV * hd, C, cfg.qkvBias);
+    proj(q + 'self_attn.o_proj', C, H * hd, cfg.oBias);
+    s.push({ key: q + 'post_attention_layernorm.weight', shape: [C], init: 'ones' });
+    proj(q + 'mlp.gate_proj', F, C, cfg.mlpBias);
+    proj(q + 'mlp.up_proj', F, C, cfg.mlpBias);
+    proj(q + 'mlp.down_proj', C, F, cfg.mlpBias);
+  }
+  s.push({ key: 'norm.weight', shape: [C], init: 'ones' });
+  if (!cfg.tieWordEmbeddings) s.push({ key: 'lm_head.weight', shape: [V, C], init: 'normal' });
+  return s;
+}
+
+export class LlamaModel extends BaseModel {
+  static load(cfg: ModelConfig, dir: string): LlamaModel {
+    const specs = llamaSpecs(cfg);
+    return new LlamaModel(cfg, specs, loadParams(cfg, specs, llamaNaming(cfg), dir), dir);
+  }
+
+  static init(cfg: ModelConfig, seed: number): LlamaModel {
+    const specs = llamaSpecs(cfg);
+    return new LlamaModel(cfg, specs, initParams(specs, llamaNaming(cfg), seed), `a fresh ${cfg.modelType} model`);
+  }
+
+  /** nn.Linear with its optional bias: weights are [out, in] */
+  private lin(x: Tensor, key: string): Tensor {
+    return linear(x, this.p(key + '.weight'), this.pOpt(key + '.bias'), 'out_in');
+  }
+
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+    const pos0 = this.checkInput(ids, B, T, opts);
+    const { numHeads: H, numKvHeads: KV, headDim: hd, normEps: eps, ropeTheta: theta } = this.config;
+    const cache = opts.cache;
+    let x = embedding(this.p('embed_tokens.weight'), ids, [B, T]); // (B, T, C)
+    const hidden: Tensor[] = [x];
+    for (let i = 0; i < this.config.numLayers; i++) {
+      const q = `layers.${i}.`;
+      let h = rmsnorm(x, this.p(q + 'input_layernorm.weight'), eps);
+      const qq = rope(this.lin(h, q + 'self_attn.q_proj').view(B, T, H, hd), pos0, theta);
+      let k = rope(this.lin(h, q + 'self_attn.k_proj').view(B, T, KV, hd), pos0, theta);
+      let v = this.lin(h, q + 'self_attn.v_proj').view(B, T, KV, hd);
+      if (cache) ({ k, v } = cache.update(i, k, v));
+      const y = attention(qq, k, v).view(B, T, H * hd);
+      x = add(x, this.lin(y, q + 'self_attn.o_proj'));
+      h = rmsnorm(x, this.p(q + 'post_attention_layernorm.weight'), eps);
+      h = swiglu(this.lin(h, q + 'mlp.gate_proj'), this.lin(h, q + 'mlp.up_proj'));
+      x = add(x, this.lin(h, q + 'mlp.down_proj'));
+      if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
+    }
+    cache?.advance(T);
+    x = rmsnorm(x, this.p('norm.weight'), eps);
+    if (opts.hidden) hidden.push(x);
+    if (opts.lastOnly) x = lastPosition(x);
+    const head = this.pOpt('lm_head.weight') ?? this.p('embed_tokens.weight'); // [V, C]
+    const logits = linear(x, head, null, 'out_in'); // (B, T, V)
+    return opts.hidden ? { logits, hidden } : { logits };
+  }
+}

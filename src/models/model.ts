@@ -1,0 +1,240 @@
+// What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
+// the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Tensor, isGradEnabled } from '../engine/index.js';
+import { CheckpointError, UalError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { configPath, type ModelConfig } from './config.js';
+import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
+import { KVCache } from './kvcache.js';
+import { Rng } from './rng.js';
+import { CheckpointTensors, SAFETENSORS_FILE, writeSafetensors } from './safetensors.js';
+
+export interface ForwardOptions {
+  /** generation: the tokens continue the cached sequence (positions cache.length...); needs noGrad */
+  cache?: KVCache;
+  /** also return hidden states as HF's output_hidden_states: the embeddings, each layer's output, and the last
+   *  entry after the final norm (numLayers + 1 tensors, each (B, T, C)) */
+  hidden?: boolean;
+  /** logits of the last position only, (B, 1, V): generation skips the (B, T, V) head; inference only */
+  lastOnly?: boolean;
+}
+
+export interface ForwardResult {
+  logits: Tensor; // (B, T, V)
+  hidden?: Tensor[];
+}
+
+export interface CausalLM {
+  readonly config: ModelConfig;
+  /** where the weights came from (a directory, or "a fresh <type> model"); errors name it */
+  readonly source: string;
+  forward(ids: Int32Array, B: number, T: number, opts?: ForwardOptions): ForwardResult;
+  /** trainable tensors in a stable order (module order: embeddings, layers, final norm, head) */
+  parameters(): Tensor[];
+  /** the same tensors keyed by the name they have (and will be saved with) in the checkpoint */
+  namedParameters(): Map<string, Tensor>;
+  /** write config.json + model.safetensors (F32) into dir, each file atomically; other files in dir are kept */
+  save(dir: string): void;
+  /** a KV cache for B sequences of at most Tmax positions */
+  newCache(B: number, Tmax: number): KVCache;
+  generate(prompt: ArrayLike<number>, opts?: GenerateOptions): GenerateResult;
+}
+
+export type InitKind = 'normal' | 'ones' | 'zeros';
+
+/** One parameter as the architecture expects it: key without the checkpoint prefix, shape, fresh-init rule. */
+export interface ParamSpec {
+  key: string;
+  shape: number[];
+  init: InitKind;
+}
+
+/** How a family names its tensors in a checkpoint. */
+export interface Naming {
+  /** body prefix HF adds (`transformer.` for GPT2LMHeadModel, `model.` for LlamaForCausalLM); lm_head has none */
+  prefix: string;
+  /** stored tensors that are not parameters (causal-mask buffers, rotary inv_freq, a tied head's copy) */
+  ignore(key: string): boolean;
+}
+
+const INIT_STD = 0.02;
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/** The parameter table: canonical key -> tensor, plus the name each one is saved under. */
+export interface ParamTable {
+  tensors: Map<string, Tensor>;
+  stored: Map<string, string>;
+}
+
+/** Read a checkpoint's tensors into a table, checking that every expected tensor is present with its shape. */
+export function loadParams(cfg: ModelConfig, specs: ParamSpec[], naming: Naming, dir: string): ParamTable {
+  const ct = CheckpointTensors.open(dir);
+  try {
+    const cfgFile = configPath(dir);
+    const byKey = new Map<string, string>(); // canonical key -> stored name
+    const unexpected: string[] = [];
+    const wanted = new Set(specs.map((s) => s.key));
+    let prefixed = 0;
+    for (const name of ct.entries.keys()) {
+      const key = name.startsWith(naming.prefix) ? name.slice(naming.prefix.length) : name;
+      if (key !== name) prefixed++;
+      if (naming.ignore(key)) continue;
+      if (!wanted.has(key)) {
+        unexpected.push(name);
+        continue;
+      }
+      const prev = byKey.get(key);
+      if (prev) throw new CheckpointError(`${ct.source}: tensors "${prev}" and "${name}" are the same parameter`, 'keep one of the two names in the checkpoint');
+      byKey.set(key, name);
+    }
+    // names a missing tensor the way its neighbours are named
+    const storedName = (key: string): string => (key.startsWith('lm_head.') || prefixed === 0 ? key : naming.prefix + key);
+    for (const s of specs) {
+      if (byKey.has(s.key)) continue;
+      const name = storedName(s.key);
+      const hint = s.key === 'lm_head.weight'
+        ? `add "lm_head.weight" [${s.shape}], or set "tie_word_embeddings": true in ${cfgFile} if the head shares the embedding`
+        : `${cfgFile} (model_type ${cfg.modelType}) does not match these weights: use the config.json saved with them, or re-create the checkpoint`;
+      throw new CheckpointError(`${ct.source}: missing tensor "${name}" (expected shape [${s.shape}])`, hint);
+    }
+    if (unexpected.length) {
+      const list = unexpected.slice(0, 4).map((n) => `"${n}"`).join(', ') + (unexpected.length > 4 ? ` and ${unexpected.length - 4} more` : '');
+      throw new CheckpointError(`${ct.source}: ${unexpected.length} tensor(s) a ${cfg.modelType} model with this config does not use: ${list}`,
+        `${cfgFile} probably does not match these weights (check num_hidden_layers, attention_bias, tie_word_embeddings, model_type)`);
+    }
+    const tensors = new Map<string, Tensor>();
+    for (const s of specs) {
+      const name = byKey.get(s.key)!;
+      const e = ct.entries.get(name)!;
+      if (!sameShape(e.shape, s.shape)) {
+        const transposed = e.shape.length === 2 && sameShape([e.shape[1], e.shape[0]], s.shape);
+        throw new CheckpointError(`${e.file}: tensor "${name}" has shape [${e.shape}], expected [${s.shape}] from ${cfgFile}`,
+          transposed
+            ? (cfg.family === 'gpt2'
+              ? 'the weight looks transposed: GPT-2 Conv1D weights are stored [in, out]; export them without transposing'
+              : 'the weight looks transposed: Llama-family nn.Linear weights are stored [out, in]')
+            : `the weights and ${cfgFile} disagree (hidden_size, vocab_size, head counts, intermediate_size?): use the config.json saved with these weights`);
+      }
+      tensors.set(s.key, new Tensor(ct.read(name), s.shape, true, name));
+    }
+    return { tensors, stored: byKey };
+  } finally {
+    ct.close();
+  }
+}
+
+/** Fresh weights: N(0, 0.02) for matrices and embeddings, 1 for norm scales, 0 for biases; seeded. */
+export function initParams(specs: ParamSpec[], naming: Naming, seed: number): ParamTable {
+  const rng = new Rng(seed);
+  const tensors = new Map<string, Tensor>();
+  const stored = new Map<string, string>();
+  for (const s of specs) {
+    const name = s.key.startsWith('lm_head.') ? s.key : naming.prefix + s.key;
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (s.init === 'ones') data.fill(1);
+    else if (s.init === 'normal') for (let i = 0; i < n; i++) data[i] = rng.normal() * INIT_STD;
+    tensors.set(s.key, new Tensor(data, s.shape, true, name));
+    stored.set(s.key, name);
+  }
+  return { tensors, stored };
+}
+
+/** Shared by GPT-2 and Llama: the parameter table, input checks at the boundary, saving. */
+export abstract class BaseModel implements CausalLM {
+  readonly config: ModelConfig;
+  readonly source: string;
+  protected readonly specs: ParamSpec[];
+  private readonly table: ParamTable;
+
+  protected constructor(config: ModelConfig, specs: ParamSpec[], table: ParamTable, source: string) {
+    this.config = config;
+    this.specs = specs;
+    this.table = table;
+    this.source = source;
+  }
+
+  abstract forward(ids: Int32Array, B: number, T: number, opts?: ForwardOptions): ForwardResult;
+
+  /** a parameter by its key without prefix, e.g. "h.0.ln_1.weight" */
+  protected p(key: string): Tensor {
+    const t = this.table.tensors.get(key);
+    if (!t) throw new Error(`${this.config.modelType}: no parameter "${key}"`);
+    return t;
+  }
+
+  protected pOpt(key: string): Tensor | null {
+    return this.table.tensors.get(key) ?? null;
+  }
+
+  parameters(): Tensor[] {
+    return this.specs.map((s) => this.p(s.key));
+  }
+
+  namedParameters(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const s of this.specs) out.set(this.table.stored.get(s.key)!, this.p(s.key));
+    return out;
+  }
+
+  save(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    writeSafetensors(path.join(dir, SAFETENSORS_FILE), this.namedParameters(), { metadata: { format: 'pt' } });
+    writeFileAtomic(configPath(dir), JSON.stringify(this.config.raw, null, 2) + '\n');
+  }
+
+  newCache(B: number, Tmax: number): KVCache {
+    return new KVCache(this.config, B, Tmax);
+  }
+
+  generate(prompt: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+    return generate(this, prompt, opts);
+  }
+
+  /** Validate at the boundary: the kernels index embedding rows and positions unchecked. */
+  protected checkInput(ids: Int32Array, B: number, T: number, opts: ForwardOptions): number {
+    if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1 || ids.length !== B * T) {
+      throw new Error(`${this.config.modelType} forward: ${ids.length} ids do not form (B=${B}, T=${T})`);
+    }
+    const V = this.config.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id < 0 || id >= V) {
+        throw new UalError('UAL_MODEL_INPUT',
+          `token id ${id} (row ${Math.floor(i / T)}, position ${i % T}) is outside the vocabulary [0, ${V}) of ${this.source}`,
+          'the ids come from a different tokenizer or vocabulary than this model: tokenize with the model\'s ' +
+          'tokenizer.json, or create the model with a large enough --vocab (ual init --tokenizer DIR)');
+      }
+    }
+    const cache = opts.cache;
+    if (cache && isGradEnabled()) throw new Error('forward with a KV cache is for generation: run it inside noGrad()');
+    if (opts.lastOnly && isGradEnabled()) throw new Error('forward({lastOnly}) cuts the gradient path: run it inside noGrad()');
+    if (cache && cache.B !== B) throw new Error(`KV cache holds ${cache.B} rows, forward got ${B}`);
+    const pos0 = cache ? cache.length : 0;
+    const end = pos0 + T;
+    const { family, maxPositions, slidingWindow } = this.config;
+    if (family === 'gpt2' && end > maxPositions) {
+      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than ${this.source}'s ${maxPositions} positions (n_positions)`,
+        'shorten the input (or --max-new-tokens), or use a model with a larger context (ual init --ctx N)');
+    }
+    if (slidingWindow !== null && end > slidingWindow) {
+      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than the sliding window (${slidingWindow}) of ${this.source}, which is not implemented`,
+        `shorten the input to at most ${slidingWindow} tokens`);
+    }
+    return pos0;
+  }
+}
+
+/** Copy the last position's rows of x (B, T, C) into (B, 1, C), for logits of the next token only. */
+export function lastPosition(x: Tensor): Tensor {
+  const [B, T, C] = x.shape;
+  if (T === 1) return x;
+  const out = x.dtype === 'float64' ? new Float64Array(B * C) : new Float32Array(B * C);
+  for (let b = 0; b < B; b++) out.set(x.data.subarray(((b + 1) * T - 1) * C, (b + 1) * T * C), b * C);
+  return new Tensor(out, [B, 1, C]);
+}

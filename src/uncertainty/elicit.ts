@@ -1,0 +1,282 @@
+// The elicitation run as a library function (the CLI and the bench call it): three streaming passes over the
+// input (check every row and count, rate what the cache lacks, join input with the cache into the output), so
+// memory stays flat however many rows there are, and a crash at any point loses nothing already paid for.
+import fs from 'node:fs';
+import path from 'node:path';
+import { AtomicRowWriter, readJsonRows, type JsonRow } from '../data/jsonl.js';
+import { UalError } from '../errors.js';
+import { cacheKey, ElicitCache, type Answer } from './cache.js';
+import { JudgeClient, RowFailure } from './client.js';
+import { costUsd, type Prices } from './estimate.js';
+import { Semaphore } from './limits.js';
+import { METHODS, type Elicitor, type MethodContext, type MethodName, type MethodOptions } from './methods/index.js';
+import type { BackoffOptions } from './retry.js';
+import { canonicalSample, sampleTurns, type Turn } from './sample.js';
+
+export interface ElicitOptions extends MethodOptions {
+  input: string;
+  /** required unless dryRun */
+  out?: string;
+  /** default: elicit-cache.sqlite beside --out (shared by runs in that directory; keys keep them apart) */
+  cache?: string;
+  /** default: <out>.failed.jsonl, written only when rows failed */
+  failed?: string;
+  method: MethodName;
+  baseURL: string;
+  apiKey: string;
+  concurrency: number;
+  rpm?: number;
+  tpm?: number;
+  timeoutMs: number;
+  maxRetries: number;
+  backoff: BackoffOptions;
+  limit?: number;
+  dryRun?: boolean;
+  allowFailures?: boolean;
+  prices?: Prices;
+  onProgress?: (p: ElicitProgress) => void;
+}
+
+export interface ElicitProgress {
+  phase: 'check' | 'rate' | 'write';
+  total: number;
+  done: number;
+  /** rows found in the cache while rating (they finish instantly; ETAs should not count them) */
+  skipped: number;
+  failed: number;
+  requests: number;
+  retries: number;
+  reasks: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number | null;
+  /** since rating started */
+  elapsedMs: number;
+}
+
+export interface ElicitSummary {
+  ok: boolean;
+  dry_run: boolean;
+  method: string;
+  model: string;
+  rows: number;
+  /** rows whose score was already in the cache when the run started */
+  cached: number;
+  /** rows scored by this run */
+  scored: number;
+  failed: number;
+  requests: number;
+  retries: number;
+  reasks: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number | null;
+  /** dry run: what rating the uncached rows would take (approximate token counts) */
+  estimate?: { rows: number; requests: number; prompt_tokens: number; completion_tokens: number; cost_usd: number | null };
+  out: string | null;
+  cache: string;
+  failed_file: string | null;
+  elapsed_s: number;
+}
+
+export function defaultCachePath(out: string): string {
+  return path.join(path.dirname(path.resolve(out)), 'elicit-cache.sqlite');
+}
+
+/** The output line for a row: its original text with fields appended, so every byte of it is kept. */
+export function withFields(r: JsonRow, extra: Record<string, unknown>): string {
+  const names = Object.keys(extra);
+  // A field we set already exists: re-serialise so it is replaced in place rather than duplicated.
+  if (names.some((k) => Object.prototype.hasOwnProperty.call(r.row, k))) return JSON.stringify({ ...r.row, ...extra });
+  // Raw newlines can only sit between tokens in valid JSON (never inside strings), so they fold safely.
+  const body = r.raw.replace(/[\r\n]+/g, ' ').trim().slice(0, -1).trimEnd();
+  const add = names.map((k) => `${JSON.stringify(k)}:${JSON.stringify(extra[k])}`).join(',');
+  return `${body}${Object.keys(r.row).length ? ',' : ''}${add}}`;
+}
+
+function keyOf(m: Elicitor, model: string, turns: Turn[]): string {
+  return cacheKey({ method: m.name, prompt: m.promptId, model, params: m.params, sample: canonicalSample(turns) });
+}
+
+/** The cache key of a row under these options (tests and tools use it to look rows up in the cache). */
+export function rowCacheKey(o: ElicitOptions, row: JsonRow): string {
+  return keyOf(METHODS[o.method](o), o.model, sampleTurns(row.row, row.file, row.line));
+}
+
+export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
+  const t0 = Date.now();
+  const method = METHODS[o.method](o);
+  if (!o.dryRun && !o.out) throw new UalError('UAL_USAGE', '--out is required (unless --dry-run)');
+  const cachePath = o.cache ?? defaultCachePath(o.out ?? o.input);
+  const prices = o.prices ?? {};
+  const readOpts = { limit: o.limit };
+  const rowsOf = () => readJsonRows(o.input, readOpts);
+
+  const p: ElicitProgress = {
+    phase: 'check', total: 0, done: 0, skipped: 0, failed: 0, requests: 0, retries: 0, reasks: 0, promptTokens: 0,
+    completionTokens: 0, costUsd: costUsd(0, 0, prices), elapsedMs: 0,
+  };
+  let tRate = Date.now();
+  const emit = () => { p.elapsedMs = Date.now() - tRate; o.onProgress?.(p); };
+
+  // Pass 1: read and check every row before a cent is spent; count what the cache already holds.
+  const cache = o.dryRun ? ElicitCache.openIfExists(cachePath) : new ElicitCache(cachePath);
+  try {
+    let rows = 0;
+    let cached = 0;
+    const est = { rows: 0, requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+    for await (const r of rowsOf()) {
+      const turns = sampleTurns(r.row, r.file, r.line);
+      rows++;
+      if (cache?.score(keyOf(method, o.model, turns)) !== undefined) { cached++; continue; }
+      const e = method.estimate(turns);
+      est.rows++;
+      est.requests += e.requests;
+      est.prompt_tokens += e.promptTokens;
+      est.completion_tokens += e.completionTokens;
+    }
+    p.total = rows;
+    emit();
+    const summary: ElicitSummary = {
+      ok: true, dry_run: !!o.dryRun, method: method.name, model: o.model, rows, cached, scored: 0, failed: 0,
+      requests: 0, retries: 0, reasks: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: costUsd(0, 0, prices),
+      out: null, cache: cachePath, failed_file: null, elapsed_s: 0,
+    };
+    if (o.dryRun) {
+      summary.estimate = { ...est, cost_usd: costUsd(est.prompt_tokens, est.completion_tokens, prices) };
+      summary.elapsed_s = (Date.now() - t0) / 1000;
+      return summary;
+    }
+    const c = cache as ElicitCache;
+
+    // Pass 2: rate every row the cache lacks, committing each answer as it arrives.
+    p.phase = 'rate';
+    tRate = Date.now();
+    const failures = new Map<string, string>();
+    if (est.rows > 0) await rateAll(o, method, c, p, emit, failures);
+    summary.failed = p.failed;
+    summary.scored = rows - cached - p.failed;
+    summary.requests = p.requests;
+    summary.retries = p.retries;
+    summary.reasks = p.reasks;
+    summary.prompt_tokens = p.promptTokens;
+    summary.completion_tokens = p.completionTokens;
+    summary.cost_usd = p.costUsd;
+    summary.ok = p.failed === 0;
+
+    // Pass 3: input joined with the cache, in input order, into temp files renamed into place at the end.
+    p.phase = 'write';
+    emit();
+    const out = summary.ok || o.allowFailures ? new AtomicRowWriter(o.out as string) : null;
+    const failedPath = o.failed ?? `${o.out}.failed.jsonl`;
+    const failedOut = p.failed > 0 || o.failed ? new AtomicRowWriter(failedPath, 'jsonl') : null;
+    try {
+      for await (const r of rowsOf()) {
+        const key = keyOf(method, o.model, sampleTurns(r.row, r.file, r.line));
+        const score = c.score(key);
+        if (score !== undefined) await out?.write(withFields(r, { uncertainty: score, uncertainty_method: method.name }));
+        else await failedOut?.write(withFields(r, { uncertainty_error: `line ${r.line}: ${failures.get(key) ?? 'not rated'}` }));
+      }
+      await out?.commit();
+      await failedOut?.commit();
+    } catch (e) {
+      await out?.abort();
+      await failedOut?.abort();
+      throw e;
+    }
+    if (!failedOut) fs.rmSync(failedPath, { force: true }); // a stale list from an earlier run would mislead
+    summary.out = out ? (o.out as string) : null;
+    summary.failed_file = failedOut ? failedPath : null;
+    summary.elapsed_s = (Date.now() - t0) / 1000;
+    return summary;
+  } finally {
+    cache?.close();
+  }
+}
+
+async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p: ElicitProgress, emit: () => void,
+  failures: Map<string, string>): Promise<void> {
+  const run = new AbortController();
+  let fatal: unknown = null;
+  const client = new JudgeClient({
+    baseURL: o.baseURL, apiKey: o.apiKey, concurrency: o.concurrency, rpm: o.rpm, tpm: o.tpm, timeoutMs: o.timeoutMs,
+    maxRetries: o.maxRetries, backoff: o.backoff, signal: run.signal,
+    onChange: () => { sync(); emit(); },
+  });
+  const sync = () => {
+    p.requests = client.stats.requests;
+    p.retries = client.stats.retries;
+    p.promptTokens = client.stats.promptTokens;
+    p.completionTokens = client.stats.completionTokens;
+    p.costUsd = costUsd(p.promptTokens, p.completionTokens, o.prices ?? {});
+  };
+  const ctx: MethodContext = {
+    chat: (b) => client.chat(b),
+    scrub: client.scrub,
+    reasked: () => { p.reasks++; emit(); },
+    baseURL: o.baseURL,
+  };
+  const stop = (e: unknown) => {
+    if (fatal) return;
+    fatal = e;
+    run.abort(e);
+  };
+
+  // Rows in flight are bounded, so reading the input waits for the judge (memory stays flat).
+  const slots = new Semaphore(o.concurrency);
+  const waiting = new Map<string, number>(); // key in flight -> rows (duplicates included) waiting on it
+  const tasks = new Set<Promise<void>>();
+
+  const rateOne = async (key: string, turns: Turn[]): Promise<void> => {
+    try {
+      const have = cache.answers(key);
+      const idxs = Array.from({ length: method.answersPerSample }, (_, i) => i);
+      const results = await Promise.allSettled(idxs.filter((i) => !have.has(i)).map(async (i) => {
+        const a: Answer = await method.answer(turns, i, ctx);
+        if (fatal) return; // the run is stopping and the cache may be closing; the answer is lost, not wrong
+        cache.putAnswer(key, i, a);
+        have.set(i, a);
+      }));
+      const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+      if (bad.length) throw bad.find((e) => !(e instanceof RowFailure)) ?? bad[0];
+      if (fatal) return;
+      cache.putScore(key, method.score(idxs.map((i) => have.get(i) as Answer)), method.name);
+    } catch (e) {
+      if (fatal) return;
+      if (e instanceof RowFailure) {
+        failures.set(key, `[${e.code}] ${client.scrub(e.message)}`);
+        p.failed += waiting.get(key) ?? 1;
+      } else stop(e);
+    } finally {
+      p.done += waiting.get(key) ?? 1;
+      waiting.delete(key);
+      sync();
+      emit();
+    }
+  };
+
+  for await (const r of readJsonRows(o.input, { limit: o.limit })) {
+    if (fatal) break;
+    const turns = sampleTurns(r.row, r.file, r.line);
+    const key = keyOf(method, o.model, turns);
+    const n = waiting.get(key);
+    if (n !== undefined) { waiting.set(key, n + 1); continue; } // the same sample is already being rated
+    if (cache.score(key) !== undefined || failures.has(key)) {
+      if (failures.has(key)) p.failed++;
+      else p.skipped++;
+      p.done++;
+      continue;
+    }
+    await slots.acquire();
+    if (fatal) { slots.release(); break; }
+    waiting.set(key, 1);
+    const t: Promise<void> = rateOne(key, turns).finally(() => { slots.release(); tasks.delete(t); });
+    tasks.add(t);
+  }
+  await Promise.all(tasks);
+  sync();
+  if (fatal) {
+    if (fatal instanceof UalError) fatal.message = client.scrub(fatal.message);
+    throw fatal;
+  }
+}

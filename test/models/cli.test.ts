@@ -1,0 +1,141 @@
+// `ual init` and `ual generate` end to end, in process: exact flags, the --json last line, exit codes, and
+// nothing half-written when init fails.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadModel, readSafetensors } from '../../src/models/index.js';
+import { QWEN_TOKENIZER, cleanupTmp, fixture, lastJson, promptIds, readJson, runUal, tmpDir } from './helpers.js';
+
+afterAll(cleanupTmp);
+
+describe('ual init', () => {
+  test('gpt2: a loadable HF-layout checkpoint, deterministic per seed', async () => {
+    const root = tmpDir();
+    const args = ['init', '--arch', 'gpt2', '--layers', '2', '--d', '32', '--heads', '4', '--vocab', '100', '--ctx', '48', '--seed', '3', '--json'];
+    const r = await runUal([...args, '--out', path.join(root, 'a')]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = lastJson(r.stdout);
+    expect(info).toMatchObject({ out: path.join(root, 'a'), model_type: 'gpt2', vocab_size: 100, layers: 2 });
+    const model = loadModel(path.join(root, 'a'));
+    expect(info.params).toBe(model.parameters().reduce((n, p) => n + p.size, 0));
+    expect(model.config).toMatchObject({ modelType: 'gpt2', vocabSize: 100, hiddenSize: 32, numHeads: 4, maxPositions: 48, intermediateSize: 128 });
+    expect(fs.readdirSync(path.join(root, 'a')).sort()).toEqual(['config.json', 'model.safetensors']);
+    expect([...readSafetensors(path.join(root, 'a', 'model.safetensors')).keys()]).toContain('transformer.wte.weight');
+
+    expect((await runUal([...args, '--out', path.join(root, 'b')])).code).toBe(0);
+    const bytes = (d: string) => fs.readFileSync(path.join(root, d, 'model.safetensors'));
+    expect(bytes('a').equals(bytes('b'))).toBe(true);
+    expect((await runUal([...args.map((a) => (a === '3' ? '4' : a)), '--out', path.join(root, 'c')])).code).toBe(0);
+    expect(bytes('a').equals(bytes('c'))).toBe(false);
+  });
+
+  test('llama with GQA and a tokenizer: vocab from tokenizer.json, tokenizer files copied, text generation works', async () => {
+    const out = path.join(tmpDir(), 'qwen-tiny');
+    const r = await runUal(['init', '--arch', 'llama', '--layers', '1', '--d', '16', '--heads', '4', '--kv-heads', '2',
+      '--tokenizer', QWEN_TOKENIZER, '--ctx', '64', '--ffn', '24', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^wrote .*qwen-tiny: llama, [\d,]+ parameters, vocab 151669, tokenizer from /);
+    expect(fs.readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const cfg = readJson<Record<string, unknown>>(path.join(out, 'config.json'));
+    expect(cfg).toMatchObject({ model_type: 'llama', vocab_size: 151669, num_key_value_heads: 2, intermediate_size: 24, eos_token_id: 151645 });
+    const model = loadModel(out);
+    expect(model.config.numKvHeads).toBe(2);
+
+    const g = await runUal(['generate', '--model', out, '--prompt', 'Hello world!', '--max-new-tokens', '5', '--temperature', '0.8', '--top-k', '50', '--seed', '1', '--json']);
+    expect(g.code, g.stderr).toBe(0);
+    const res = lastJson<{ ids: number[]; text: string; completion: string; new_tokens: number }>(g.stdout);
+    expect(res.ids.slice(0, 3)).toEqual([9707, 1879, 0]);
+    expect(res.ids.length).toBe(3 + res.new_tokens);
+    expect(typeof res.text).toBe('string');
+    expect(res.text.startsWith('Hello world!')).toBe(true);
+    const again = await runUal(['generate', '--model', out, '--prompt', 'Hello world!', '--max-new-tokens', '5', '--temperature', '0.8', '--top-k', '50', '--seed', '1', '--json']);
+    expect(lastJson(again.stdout)).toEqual(res);
+
+    const plain = await runUal(['generate', '--model', out, '--prompt', 'Hello world!', '--max-new-tokens', '3']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout.startsWith('Hello world!')).toBe(true);
+    expect(plain.stderr).toMatch(/generated \d+ tokens/);
+  });
+
+  test('bad flags: exit 2, one clear message, nothing written', async () => {
+    const root = tmpDir();
+    const out = path.join(root, 'x');
+    const base = ['init', '--arch', 'llama', '--layers', '1', '--out', out];
+    const cases: [string[], RegExp][] = [
+      [[...base, '--d', '30', '--heads', '4', '--vocab', '10'], /--d 30 is not divisible by --heads 4/],
+      [[...base, '--d', '32', '--heads', '4', '--kv-heads', '3', '--vocab', '10'], /--heads 4 must be a multiple of --kv-heads 3/],
+      [[...base, '--d', '32', '--heads', '4'], /give --vocab N or --tokenizer DIR/],
+      [[...base, '--d', '32', '--heads', '4', '--vocab', 'ten'], /--vocab must be a number, got "ten"/],
+      [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--tokenizer', QWEN_TOKENIZER], /--vocab 10 is smaller than the tokenizer's 151669 tokens/],
+      [['init', '--arch', 'bert', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out], /--arch must be gpt2 or llama/],
+      [['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--kv-heads', '1', '--vocab', '9', '--out', out], /--kv-heads applies to --arch llama only/],
+      [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--bogus'], /Unknown option '--bogus'/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runUal(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).toMatch(/^ual init: error \[UAL_USAGE\]/);
+    }
+    expect(fs.existsSync(out)).toBe(false);
+    const missingTok = await runUal([...base, '--d', '32', '--heads', '4', '--tokenizer', root]);
+    expect(missingTok.code).toBe(1);
+    expect(missingTok.stderr).toContain(`${root}: no tokenizer.json`);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  test('a non-empty --out is refused unless --force, and --force replaces it whole', async () => {
+    const out = tmpDir();
+    fs.writeFileSync(path.join(out, 'keep.txt'), 'mine');
+    const args = ['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--ctx', '8', '--out', out];
+    const r = await runUal(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('exists and is not empty');
+    expect(fs.readdirSync(out)).toEqual(['keep.txt']);
+    expect((await runUal([...args, '--force'])).code).toBe(0);
+    expect(fs.readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors']);
+    expect(fs.readdirSync(path.dirname(out)).filter((f) => f.includes(path.basename(out)) && f.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('ual generate', () => {
+  test.each(['gpt2', 'llama', 'qwen2'])('%s fixture: --prompt-ids --json gives torch_ref\'s greedy ids', async (m) => {
+    const ref = readJson<number[]>(fixture(m, 'greedy.json'));
+    const r = await runUal(['generate', '--model', fixture(m), '--prompt-ids', promptIds().join(','), '--max-new-tokens', String(ref.length - promptIds().length), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const res = lastJson<{ ids: number[]; text: unknown; stop_reason: string }>(r.stdout);
+    expect(res.ids).toEqual(ref);
+    expect(res.text).toBeNull();
+    expect(res.stop_reason).toBe('length');
+  });
+
+  test('without --json and without a tokenizer it prints the ids', async () => {
+    const r = await runUal(['generate', '--model', fixture('gpt2'), '--prompt-ids', '3, 17, 42', '--max-new-tokens', '2', '--stop', '5']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^3,17,42,\d+,\d+$/);
+  });
+
+  test('bad inputs: exit codes and messages', async () => {
+    const gen = (...a: string[]) => runUal(['generate', '--model', fixture('llama'), ...a]);
+    let r = await gen('--prompt', 'hi');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[UAL_TOKENIZER]');
+    expect(r.stderr).toContain('--prompt-ids');
+    r = await gen('--prompt-ids', '1,2,128');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--prompt-ids: id 128 is outside the vocabulary [0, 128) of ${fixture('llama')}`);
+    r = await gen('--prompt-ids', '1,x');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('"x" is not a token id');
+    r = await gen('--prompt-ids', '1', '--top-k', '5');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--temperature');
+    r = await gen('--prompt-ids', '1', '--prompt', 'x');
+    expect(r.code).toBe(2);
+    r = await runUal(['generate', '--model', tmpDir(), '--prompt-ids', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error \[UAL_CHECKPOINT\] .*: no config\.json/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace for user mistakes
+  });
+});
