@@ -9,6 +9,8 @@ export interface Batch {
   eps: Float32Array; // (B)
   /** target tokens in the batch after the causal shift (the loss divisor) */
   targets: number;
+  /** real (non-pad) input tokens */
+  tokens: number;
 }
 
 export function collate(rows: TokenRow[], padId = 0): Batch {
@@ -19,11 +21,13 @@ export function collate(rows: TokenRow[], padId = 0): Batch {
   const labels = new Int32Array(B * T).fill(-100);
   const eps = new Float32Array(B);
   let targets = 0;
+  let tokens = 0;
   rows.forEach((r, b) => {
+    tokens += r.inputIds.length;
     ids.set(r.inputIds, b * T);
     labels.set(r.labels, b * T);
     eps[b] = r.epsilon;
     for (let t = 1; t < r.labels.length; t++) if (r.labels[t] !== -100) targets++;
   });
-  return { B, T, ids, labels, eps, targets };
+  return { B, T, ids, labels, eps, targets, tokens };
 }

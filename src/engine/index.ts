@@ -27,8 +27,10 @@ export function useBackend(name: BackendName): void {
   } else if (name === 'native') {
     const k = nativeKernels();
     if (!k) {
-      throw new Error('the native backend is not available: build it with `node scripts/build-native.mjs` ' +
-        '(needs a C compiler; OpenBLAS optional), or use the js backend');
+      throw new Error(process.env.UAL_BACKEND === 'js'
+        ? 'the native backend is disabled by UAL_BACKEND=js: unset it to use native'
+        : 'the native backend is not available: build it with `node scripts/build-native.mjs` ' +
+          '(needs a C compiler; OpenBLAS optional), or use the js backend');
     }
     setKernels(k);
   } else {

@@ -35,45 +35,53 @@ export interface GenerateResult {
   stopReason: 'stop' | 'length' | 'context';
 }
 
+/** Draw index i with probability w[i] / sum(w[0..n)). */
+function draw(w: Float64Array, n: number, rng: Rng): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) total += w[i];
+  let r = rng.next() * total;
+  for (let i = 0; i < n; i++) {
+    r -= w[i];
+    if (r < 0) return i;
+  }
+  return n - 1;
+}
+
 /** Pick the next id from one row of logits (V). */
 export function sampleNext(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng): number {
   const V = logits.length;
   const temperature = opts.temperature ?? 0;
-  if (temperature <= 0) {
-    let best = 0; // the first maximum, as torch.argmax picks it
-    for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
-    return best;
+  let max = 0; // the first maximum, as torch.argmax picks it
+  for (let v = 1; v < V; v++) if (logits[v] > logits[max]) max = v;
+  if (temperature <= 0) return max;
+  const topK = opts.topK ?? 0;
+  const topP = opts.topP ?? 1;
+  const weight = (v: number): number => Math.exp((logits[v] - logits[max]) / temperature);
+  if (!(topK > 0 && topK < V) && topP >= 1) {
+    const w = new Float64Array(V); // plain sampling needs no sort
+    for (let v = 0; v < V; v++) w[v] = weight(v);
+    return draw(w, V, rng);
   }
   // HF's order: temperature, then top-k, then top-p over what is left
   let order = Array.from({ length: V }, (_, v) => v);
   order.sort((a, b) => logits[b] - logits[a] || a - b);
-  const topK = opts.topK ?? 0;
   if (topK > 0 && topK < V) {
     const kth = logits[order[topK - 1]];
     let keep = topK;
     while (keep < V && logits[order[keep]] === kth) keep++; // ties with the k-th survive, as in HF
     order = order.slice(0, keep);
   }
-  const max = logits[order[0]];
-  const probs = new Float64Array(order.length);
-  let sum = 0;
-  for (let i = 0; i < order.length; i++) sum += probs[i] = Math.exp((logits[order[i]] - max) / temperature);
+  const w = Float64Array.from(order, weight);
   let n = order.length;
-  const topP = opts.topP ?? 1;
   if (topP < 1) {
+    let sum = 0;
+    for (const x of w) sum += x;
     let cum = 0;
     n = 0;
-    while (n < order.length && cum < topP * sum) cum += probs[n++];
+    while (n < order.length && cum < topP * sum) cum += w[n++];
     n = Math.max(n, 1);
   }
-  let total = 0;
-  for (let i = 0; i < n; i++) total += probs[i];
-  let r = rng.next() * total;
-  for (let i = 0; i < n; i++) {
-    r -= probs[i];
-    if (r < 0) return order[i];
-  }
-  return order[n - 1];
+  return order[draw(w, n, rng)];
 }
 
 /** Continue `prompt` (token ids) for up to maxNewTokens tokens. */

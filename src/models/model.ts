@@ -1,6 +1,5 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
-import fs from 'node:fs';
 import path from 'node:path';
 import { Tensor, isGradEnabled } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
@@ -183,7 +182,6 @@ export abstract class BaseModel implements CausalLM {
   }
 
   save(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
     writeSafetensors(path.join(dir, SAFETENSORS_FILE), this.namedParameters(), { metadata: { format: 'pt' } });
     writeFileAtomic(configPath(dir), JSON.stringify(this.config.raw, null, 2) + '\n');
   }

@@ -219,11 +219,18 @@ export class SafetensorsReader {
   }
 }
 
-/** Read every tensor of one file (convenience for small files and tests). */
-export function readSafetensors(file: string): Map<string, { dtype: string; shape: number[]; data: Float32Array }> {
+/** A tensor as readSafetensors returns it; dtype is what the file stored (absent on entries a caller adds). */
+export interface ReadTensor {
+  shape: number[];
+  data: Float32Array;
+  dtype?: string;
+}
+
+/** Read every tensor of one file (small files, tests); the map can be edited and given back to writeSafetensors. */
+export function readSafetensors(file: string): Map<string, ReadTensor> {
   const r = SafetensorsReader.open(file);
   try {
-    const out = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
+    const out = new Map<string, ReadTensor>();
     for (const e of r.entries.values()) out.set(e.name, { dtype: e.dtype, shape: e.shape, data: r.read(e.name) });
     return out;
   } finally {

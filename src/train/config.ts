@@ -11,8 +11,13 @@ export interface TrainConfig {
   loss: LossType;
   epsilon: number;
   epsStyle: EpsStyle;
+  /** optimizer steps; 0 = derived from epochs */
   steps: number;
+  /** passes over the data (used when steps is 0) */
+  epochs: number;
   batchSize: number;
+  /** micro-batches per optimizer step (effective batch = batchSize * gradAccum) */
+  gradAccum: number;
   lr: number;
   weightDecay: number;
   /** decay every parameter (plain torch AdamW); default skips biases and norm weights (transformers' convention) */
@@ -22,10 +27,19 @@ export interface TrainConfig {
   lrSchedule: LrSchedule;
   shuffle: boolean;
   seed: number;
+  /** write checkpoints/step-N every N steps (0 = only the final model) */
+  saveEvery: number;
+  /** a checkpoints/step-N directory (or a run directory: its latest step) to continue from */
+  resume: string;
 }
 
-export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out' | 'steps'>> = Object.freeze({
+export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
   loss: 'ual',
+  steps: 0,
+  epochs: 0,
+  gradAccum: 1,
+  saveEvery: 0,
+  resume: '',
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -50,8 +64,10 @@ export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.fre
   loss: { flag: 'loss', kind: ['sft', 'ls', 'ual'], help: 'sft (eps 0) | ls (one --epsilon) | ual (each row\'s epsilon)' },
   epsilon: { flag: 'epsilon', kind: 'number', min: 0, max: 0.99, help: 'epsilon of --loss ls' },
   epsStyle: { flag: 'eps-style', kind: ['paper', 'hf'], help: 'paper: eps/(V-1) on non-gold tokens; hf: transformers\' LabelSmoother' },
-  steps: { flag: 'steps', kind: 'int', min: 1, help: 'optimizer steps' },
-  batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'rows per step' },
+  steps: { flag: 'steps', kind: 'int', min: 0, help: 'optimizer steps (or give --epochs)' },
+  epochs: { flag: 'epochs', kind: 'number', min: 0, help: 'passes over the data, when --steps is not given' },
+  batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'rows per micro-batch' },
+  gradAccum: { flag: 'grad-accum', kind: 'int', min: 1, help: 'micro-batches per optimizer step' },
   lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
   weightDecay: { flag: 'weight-decay', kind: 'number', min: 0, help: 'AdamW weight decay' },
   decayAll: { flag: 'decay-all', kind: 'bool', help: 'also decay biases and norm weights (plain torch AdamW)' },
@@ -60,6 +76,8 @@ export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.fre
   lrSchedule: { flag: 'lr-schedule', kind: ['constant', 'linear', 'cosine'], help: 'after warmup' },
   shuffle: { flag: 'no-shuffle', kind: 'negbool', help: 'take rows in file order: step k uses rows kB..kB+B-1 (wrapping)' },
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'data order seed' },
+  saveEvery: { flag: 'save-every', kind: 'int', min: 0, help: 'write a resumable checkpoints/step-N every N steps' },
+  resume: { flag: 'resume', kind: 'string', help: 'continue from checkpoints/step-N (or a run directory\'s latest)' },
 });
 
 /** parseArgs options derived from the table */
@@ -70,7 +88,7 @@ export function trainParseOptions(): Record<string, { type: 'string' | 'boolean'
 }
 
 export function trainUsage(): string {
-  const lines = ['usage: ual train --model DIR --data FILE --out DIR --steps N [options]', '', 'options:'];
+  const lines = ['usage: ual train --model DIR --data FILE --out DIR (--steps N | --epochs E) [options]', '', 'options:'];
   for (const [key, f] of Object.entries(TRAIN_FLAGS)) {
     const dflt = (TRAIN_DEFAULTS as Record<string, unknown>)[key];
     const arg = f.kind === 'bool' || f.kind === 'negbool' ? '' : Array.isArray(f.kind) ? ` ${(f.kind as string[]).join('|')}` : ' X';
@@ -110,5 +128,10 @@ export function resolveTrainConfig(cli: Record<string, string | boolean | undefi
       if (f.max !== undefined && v > f.max) throw new UsageError(`ual train: --${f.flag} must be <= ${f.max}, got ${v}`);
     }
   }
+  if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
+  if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
   return cfg as unknown as TrainConfig;
 }
+
+/** keys that may differ between a run and its resumption (everything else must match for an exact continuation) */
+export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model']);

@@ -2,16 +2,17 @@
 // The model only exposes forward/parameters/save; everything about the loop lives here (nanoGPT's train.py split).
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdamW, backward, clipGradNorm, type Tensor } from '../engine/index.js';
+import { AdamW, backward, clipGradNorm, scale, type Tensor } from '../engine/index.js';
 import { loadModel, type CausalLM } from '../models/index.js';
-import { readTokenRows, type TokenRow } from '../data/pretokenized.js';
+import { readTokenRows } from '../data/pretokenized.js';
 import { collate } from '../data/collate.js';
-import { UalError, DataError } from '../errors.js';
+import { UalError, DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { LOSSES } from './losses.js';
 import { lrAt } from './schedule.js';
-import type { TrainConfig } from './config.js';
+import { RESUMABLE_CHANGES, type TrainConfig } from './config.js';
+import { loadOptimizer, readTrainerState, resolveResumeDir, saveCheckpoint } from './checkpoint.js';
 
 export interface StepMetrics {
   step: number;
@@ -70,9 +71,27 @@ function maxPositions(model: CausalLM): number {
   return model.config.maxPositions;
 }
 
+/** Optimizer steps of a run: --steps, or enough micro-batches to cover the data --epochs times. */
+export function totalSteps(cfg: TrainConfig, rows: number): number {
+  return cfg.steps > 0 ? cfg.steps : Math.max(1, Math.ceil((cfg.epochs * rows) / (cfg.batchSize * cfg.gradAccum)));
+}
+
+/** Check that a resumed run is the same run: only out/resume/save cadence may change. */
+function checkResumable(saved: TrainConfig, now: TrainConfig, dir: string): void {
+  const differ = (Object.keys(now) as (keyof TrainConfig)[])
+    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(saved[k]) !== JSON.stringify(now[k]));
+  if (differ.length > 0) {
+    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(saved[k])} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
+      'resume with the options of the original run (see its train_config.json)');
+  }
+}
+
 /** Load, validate, train, save. Bad input is reported before anything is written to cfg.out. */
 export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): TrainResult {
-  const model = loadModel(cfg.model);
+  const resumeDir = cfg.resume ? resolveResumeDir(cfg.resume) : null;
+  const state = resumeDir ? readTrainerState(resumeDir) : null;
+  if (state && resumeDir) checkResumable(state.config, cfg, resumeDir);
+  const model = loadModel(resumeDir ?? cfg.model);
   const rows = readTokenRows(cfg.data, model.config.vocabSize);
   const ctx = maxPositions(model);
   for (const r of rows) {
@@ -83,30 +102,49 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
   if (cfg.loss === 'ual' && rows.every((r) => r.epsilon === 0)) {
     process.stderr.write(`ual train: warning: --loss ual but no row of ${cfg.data} has an "epsilon" > 0: this is plain SFT (run "ual smooth" first)\n`);
   }
-
-  fs.mkdirSync(cfg.out, { recursive: true });
-  writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  const metricsPath = path.join(cfg.out, 'metrics.jsonl');
-  fs.writeFileSync(metricsPath, '');
+  const steps = totalSteps(cfg, rows.length);
 
   const params = model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
-  const order = new BatchOrder(rows.length, cfg.batchSize, cfg.shuffle, cfg.seed);
+  const first = state ? state.step : 0;
+  if (resumeDir) loadOptimizer(resumeDir, opt);
+
+  fs.mkdirSync(cfg.out, { recursive: true });
+  writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify({ ...cfg, steps }, null, 2) + '\n');
+  const metricsPath = path.join(cfg.out, 'metrics.jsonl');
+  // on resume keep the metrics of the steps before the checkpoint, drop any written after it
+  const kept = state && fs.existsSync(metricsPath)
+    ? fs.readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as StepMetrics).step <= first)
+    : [];
+  writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+
+  const micro = cfg.batchSize;
+  const order = new BatchOrder(rows.length, micro, cfg.shuffle, cfg.seed);
   const lossFn = LOSSES[cfg.loss];
+  const lossOpts = { epsilon: cfg.epsilon, epsStyle: cfg.epsStyle };
   const t0 = performance.now();
   let last: StepMetrics | null = null;
   let tokensTotal = 0;
 
-  for (let k = 0; k < cfg.steps; k++) {
+  for (let k = first; k < steps; k++) {
     const ts = performance.now();
-    const batchRows: TokenRow[] = order.rowsFor(k).map((i) => rows[i]);
-    const batch = collate(batchRows);
-    const lr = lrAt(k, cfg.lr, cfg.lrSchedule, cfg.warmupSteps, cfg.steps);
+    const lr = lrAt(k, cfg.lr, cfg.lrSchedule, cfg.warmupSteps, steps);
     opt.zeroGrad();
-    const { logits } = model.forward(batch.ids, batch.B, batch.T);
-    const loss = lossFn(logits, batch, { epsilon: cfg.epsilon, epsStyle: cfg.epsStyle });
-    backward(loss);
-    const lossValue = loss.item();
+    // micro-batches of one optimizer step; each loss is weighted by its share of the step's target tokens, so the
+    // accumulated gradient is that of the mean over all target tokens (not a mean of per-micro-batch means)
+    const batches = [];
+    for (let a = 0; a < cfg.gradAccum; a++) batches.push(collate(order.rowsFor(k * cfg.gradAccum + a).map((i) => rows[i])));
+    const targets = batches.reduce((n, b) => n + b.targets, 0);
+    let lossValue = 0;
+    let tokens = 0;
+    for (const batch of batches) {
+      const { logits } = model.forward(batch.ids, batch.B, batch.T);
+      const loss = lossFn(logits, batch, lossOpts);
+      const w = targets > 0 ? batch.targets / targets : 0;
+      backward(cfg.gradAccum === 1 ? loss : scale(loss, w));
+      lossValue += loss.item() * w;
+      tokens += batch.tokens;
+    }
     const norm = clipGradNorm(params, cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Infinity);
     if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
       throw new UalError('UAL_TRAIN_NONFINITE',
@@ -114,8 +152,6 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
         'lower --lr, set --max-grad-norm 1.0, or look for extreme rows in the data; metrics.jsonl has the steps before it');
     }
     opt.step(lr);
-    let tokens = 0;
-    for (const r of batchRows) tokens += r.inputIds.length;
     tokensTotal += tokens;
     const now = performance.now();
     last = {
@@ -123,6 +159,7 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
       tokens_per_s: tokens / ((now - ts) / 1000), elapsed_s: (now - t0) / 1000,
     };
     fs.appendFileSync(metricsPath, JSON.stringify(last) + '\n');
+    if (cfg.saveEvery > 0 && (k + 1) % cfg.saveEvery === 0 && k + 1 < steps) saveCheckpoint(cfg.out, k + 1, model, opt, cfg);
     onStep?.(last);
   }
 
@@ -132,5 +169,5 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
     if (fs.existsSync(src)) writeFileAtomic(path.join(cfg.out, f), fs.readFileSync(src));
   }
   const elapsed = (performance.now() - t0) / 1000;
-  return { steps: cfg.steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokensTotal / elapsed, out: cfg.out };
+  return { steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokensTotal / elapsed, out: cfg.out };
 }

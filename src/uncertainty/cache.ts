@@ -97,6 +97,14 @@ export class ElicitCache {
     this.putScoreStmt.run(key, score, method, Date.now());
   }
 
+  /** The answer that completes a sample, committed together with the sample's score: one commit instead of two. */
+  putLastAnswer(key: string, idx: number, a: Answer, score: number, method: string): void {
+    this.db.transaction(() => {
+      this.putAnswer(key, idx, a);
+      this.putScore(key, score, method);
+    })();
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -1,6 +1,7 @@
 // The judge client: one OpenAI-compatible Chat Completions call made robust. The SDK's own retries are off; we
 // pace (--concurrency, --rpm, --tpm, shared cooldown after Retry-After), time out each attempt, retry what is
 // worth retrying and stop the whole run at once on what is not (bad key, wrong model, nobody listening).
+import { setMaxListeners } from 'node:events';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { UalError } from '../errors.js';
@@ -74,6 +75,8 @@ export class JudgeClient {
 
   constructor(private o: ClientOptions) {
     this.scrub = scrubber(o.apiKey);
+    // every waiting or in-flight request listens for the run's abort: that is by design, not a leak
+    setMaxListeners(0, o.signal);
     // maxRetries 0: retries are ours (jitter, shared cooldown, run-wide stop). The SDK timeout is a backstop
     // only; our own timer also covers reading the body, which the SDK's does not.
     this.sdk = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey, maxRetries: 0, timeout: o.timeoutMs * 2 + 1000, logLevel: 'off' });

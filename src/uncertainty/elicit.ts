@@ -154,6 +154,7 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
     tRate = Date.now();
     const failures = new Map<string, string>();
     if (est.rows > 0) await rateAll(o, method, c, p, emit, failures);
+    else p.done = p.skipped = rows;
     summary.failed = p.failed;
     summary.scored = rows - cached - p.failed;
     summary.requests = p.requests;
@@ -216,6 +217,10 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
     reasked: () => { p.reasks++; emit(); },
     baseURL: o.baseURL,
   };
+  // A long streak of failed rows means the server, not the rows, is broken: stop instead of grinding through
+  // every remaining row's retries. Everything answered so far stays cached.
+  const streakLimit = Math.max(20, 2 * o.concurrency);
+  let streak = 0;
   const stop = (e: unknown) => {
     if (fatal) return;
     fatal = e;
@@ -231,21 +236,28 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
     try {
       const have = cache.answers(key);
       const idxs = Array.from({ length: method.answersPerSample }, (_, i) => i);
-      const results = await Promise.allSettled(idxs.filter((i) => !have.has(i)).map(async (i) => {
+      const final = () => method.score(idxs.map((i) => have.get(i) as Answer));
+      const missing = idxs.filter((i) => !have.has(i));
+      if (missing.length === 0) { cache.putScore(key, final(), method.name); return; }
+      const results = await Promise.allSettled(missing.map(async (i) => {
         const a: Answer = await method.answer(turns, i, ctx);
         if (fatal) return; // the run is stopping and the cache may be closing; the answer is lost, not wrong
-        cache.putAnswer(key, i, a);
         have.set(i, a);
+        if (have.size === idxs.length) cache.putLastAnswer(key, i, a, final(), method.name);
+        else cache.putAnswer(key, i, a);
       }));
       const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
       if (bad.length) throw bad.find((e) => !(e instanceof RowFailure)) ?? bad[0];
-      if (fatal) return;
-      cache.putScore(key, method.score(idxs.map((i) => have.get(i) as Answer)), method.name);
+      streak = 0;
     } catch (e) {
       if (fatal) return;
       if (e instanceof RowFailure) {
         failures.set(key, `[${e.code}] ${client.scrub(e.message)}`);
         p.failed += waiting.get(key) ?? 1;
+        if (++streak >= streakLimit) {
+          stop(new UalError('UAL_ELICIT_FAILED', `stopped: the last ${streak} rows all failed (last: ${client.scrub(e.message)})`,
+            'answers received so far are cached; fix the server or options, then rerun the same command'));
+        }
       } else stop(e);
     } finally {
       p.done += waiting.get(key) ?? 1;

@@ -167,6 +167,10 @@ describe.each(['paper', 'hf'] as const)('smoothedCrossEntropy, %s style', (style
         expect(got.grad).toBeInstanceOf(Float32Array);
         expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
         expect(relDiff(got.grad!, want.grad)).toBeLessThan(1e-4);
+        // without a gradient the kernel skips dlogits entirely; the loss is the same
+        const frozen = smoothedCrossEntropy(Tensor.from(lg, [b, t, v]), Int32Array.from(lab), eps, style);
+        expect(frozen.requiresGrad).toBe(false);
+        expect(frozen.item()).toBe(got.loss);
       });
     });
   });

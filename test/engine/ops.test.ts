@@ -1,6 +1,5 @@
-// Op tests, written once and run on every backend (tfjs describeWithFlags): each case checks its forward against a
-// naive float64 formula, its backward against finite differences (float64, js), and float32 on each backend
-// against the float64 results.
+// Op tests written once, run on every backend (tfjs describeWithFlags): forward vs a naive float64 formula, backward
+// vs finite differences (float64, js), and float32 on each backend vs the float64 results.
 import { describe, expect, it } from 'vitest';
 import {
   Tensor, add, attention, availableBackends, backendName, backward, clearTape, embedding, gelu, layernorm, linear,

@@ -287,6 +287,14 @@ describe('elicit refuses bad setups at once', () => {
     expect(judge.log.length).toBe(4);
   });
 
+  it('a server that fails every row: the run stops after a streak instead of grinding through all rows', async () => {
+    judge = await startJudge(() => ({ status: 500, json: { error: { message: 'down' } } }));
+    const e = await rejection(elicit(opts(writeRows('down500.jsonl', 100), path.join(dir, 'down500.out.jsonl'), { maxRetries: 1, concurrency: 2 })));
+    expect(e.code).toBe('UAL_ELICIT_FAILED');
+    expect(e.message).toMatch(/stopped: the last 20 rows all failed \(last: gave up after 2 attempts; last: HTTP 500 down\)/);
+    expect(judge.log.length).toBeLessThanOrEqual(2 * 22);
+  });
+
   it('404 (wrong model or URL) stops the run', async () => {
     judge = await startJudge(() => ({ status: 404, json: { error: { message: 'The model `nope` does not exist' } } }));
     const e = await rejection(elicit(opts(writeRows('404.jsonl', 20), path.join(dir, '404.out.jsonl'))));

@@ -1,6 +1,5 @@
-// smoothedCrossEntropy: the UAL training loss (per-row label smoothing, arXiv 2406.04854), fused into one kernel
-// call that also computes d loss / d logits, so no (B, T, V) probability or target tensor is ever built.
-// Semantics are ../shared/reference/torch_ref.py `smoothed_ce`: causal shift, mean over non-ignored target tokens.
+// smoothedCrossEntropy: the UAL training loss (per-row label smoothing, arXiv 2406.04854) exactly as torch_ref.py's
+// `smoothed_ce`; one fused kernel call also computes d loss / d logits, so no (B, T, V) target tensor is built.
 import { EPS_STYLE_HF, EPS_STYLE_PAPER } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkRank, describe, fail } from './util.js';

@@ -1,4 +1,4 @@
-// mul: elementwise a * b of equal shapes (gates, masks, LoRA scaling by a tensor).
+// mul: elementwise a * b of equal shapes (gates, masks).
 import { Tensor, alloc, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 

@@ -1,0 +1,81 @@
+// Resumable checkpoints, checkpoints/step-N/: the model in its own HF layout, the AdamW moments
+// (optimizer.safetensors, by parameter name) and trainer_state.json; each directory is written atomically.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AdamW } from '../engine/index.js';
+import type { CausalLM } from '../models/index.js';
+import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { UalError } from '../errors.js';
+import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
+import type { TrainConfig } from './config.js';
+
+export interface TrainerState {
+  step: number;
+  config: TrainConfig;
+}
+
+export function checkpointDir(out: string, step: number): string {
+  return path.join(out, 'checkpoints', `step-${step}`);
+}
+
+/** Save everything an exact continuation needs. Data order and schedules are recomputed from (seed, step). */
+export function saveCheckpoint(out: string, step: number, model: CausalLM, opt: AdamW, config: TrainConfig,
+  extra?: (dir: string) => void): string {
+  const dir = checkpointDir(out, step);
+  writeDirAtomic(dir, (tmp) => {
+    model.save(tmp);
+    const { m, v, step: optStep } = opt.stateDict();
+    const names = opt.params.map((p, i) => p.name || `param.${i}`);
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    names.forEach((n, i) => {
+      tensors.set(`exp_avg.${n}`, { shape: [...opt.params[i].shape], data: m[i] });
+      tensors.set(`exp_avg_sq.${n}`, { shape: [...opt.params[i].shape], data: v[i] });
+    });
+    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors, { metadata: { step: String(optStep) } });
+    writeFileAtomic(path.join(tmp, 'trainer_state.json'), JSON.stringify({ step, config } satisfies TrainerState, null, 2) + '\n');
+    extra?.(tmp);
+  });
+  return dir;
+}
+
+/** A checkpoint directory, or a run directory whose latest checkpoints/step-N is meant. */
+export function resolveResumeDir(p: string): string {
+  if (fs.existsSync(path.join(p, 'trainer_state.json'))) return p;
+  const ck = path.join(p, 'checkpoints');
+  const steps = fs.existsSync(ck)
+    ? fs.readdirSync(ck).map((d) => /^step-(\d+)$/.exec(d)).filter((m) => m !== null).map((m) => Number(m![1]))
+    : [];
+  if (steps.length === 0) {
+    throw new UalError('UAL_CHECKPOINT', `${p}: no trainer_state.json and no checkpoints/step-N inside`,
+      'pass a checkpoints/step-N directory written by "ual train --save-every N", or the run directory holding it');
+  }
+  return checkpointDir(p, Math.max(...steps));
+}
+
+export function readTrainerState(dir: string): TrainerState {
+  const file = path.join(dir, 'trainer_state.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainerState;
+  } catch (e) {
+    throw new UalError('UAL_CHECKPOINT', `${file}: cannot read trainer state (${(e as Error).message})`,
+      'the checkpoint is incomplete: resume from an earlier checkpoints/step-N');
+  }
+}
+
+/** Restore the AdamW moments saved by saveCheckpoint, matched by parameter name. */
+export function loadOptimizer(dir: string, opt: AdamW): void {
+  const file = path.join(dir, 'optimizer.safetensors');
+  const t = readSafetensors(file);
+  const m: Float32Array[] = [];
+  const v: Float32Array[] = [];
+  opt.params.forEach((p, i) => {
+    const n = p.name || `param.${i}`;
+    const a = t.get(`exp_avg.${n}`);
+    const b = t.get(`exp_avg_sq.${n}`);
+    if (!a || !b) throw new UalError('UAL_CHECKPOINT', `${file}: no optimizer state for parameter ${n}`, 'resume with the same model and LoRA settings the checkpoint was made with');
+    m.push(a.data);
+    v.push(b.data);
+  });
+  const step = readTrainerState(dir).step;
+  opt.loadStateDict({ step, m, v });
+}
