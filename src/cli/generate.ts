@@ -1,7 +1,9 @@
 // `ual generate`: continue a prompt (text through the checkpoint's tokenizer, or raw ids) with a KV-cached decode
 // loop; text streams to stdout, and with --json the last line is {"ids": [prompt + new], "text": ...}.
+import fs from 'node:fs';
+import path from 'node:path';
 import { hasTokenizer, Tokenizer } from '../data/tokenizer.js';
-import { UalError, UsageError } from '../errors.js';
+import { CheckpointError, UalError, UsageError } from '../errors.js';
 import { loadModel } from '../models/index.js';
 import { numOpt, parseOptions, printJson, requireOpt, type Command } from './command.js';
 
@@ -13,7 +15,8 @@ const USAGE = `usage: ual generate --model DIR (--prompt TEXT | --prompt-ids 1,2
   --max-new-tokens N  default 64
   --temperature T     0 = greedy (default); > 0 samples           --seed N      sampling seed (default 0)
   --top-k K           sample among the K most likely tokens       --top-p P     nucleus sampling, 0 < P <= 1
-  --stop ID,..        stop after any of these ids (the tokenizer's eos always stops)
+  --stop ID,..        stop after any of these ids (eos from generation_config.json, config.json or the
+                      tokenizer always stops)
   --json              last stdout line: {"ids", "text", "completion", "new_tokens", "stop_reason"}`;
 
 function parseIds(flag: string, s: string, V: number, dir: string): number[] {
@@ -25,6 +28,25 @@ function parseIds(flag: string, s: string, V: number, dir: string): number[] {
     if (id >= V) throw new UsageError(`ual generate: --${flag}: id ${id} is outside the vocabulary [0, ${V}) of ${dir}`);
     return id;
   });
+}
+
+/** End-of-sequence ids as HF's generate finds them: generation_config.json, config.json, the tokenizer's eos. */
+function eosIds(dir: string, config: Record<string, unknown>, tok: Tokenizer | null): number[] {
+  const ids: number[] = [];
+  const take = (v: unknown): void => {
+    for (const x of Array.isArray(v) ? v : [v]) if (Number.isInteger(x) && x >= 0) ids.push(x);
+  };
+  const genFile = path.join(dir, 'generation_config.json');
+  if (fs.existsSync(genFile)) {
+    try {
+      take((JSON.parse(fs.readFileSync(genFile, 'utf8')) as Record<string, unknown>).eos_token_id);
+    } catch (e) {
+      throw new CheckpointError(`${genFile}: not valid JSON (${(e as Error).message})`, `fix or delete ${genFile}`);
+    }
+  }
+  take(config.eos_token_id);
+  if (tok?.eosId != null) ids.push(tok.eosId);
+  return ids;
 }
 
 export const command: Command = {
@@ -76,7 +98,7 @@ export const command: Command = {
       prompt = parseIds('prompt-ids', idsFlag!, V, dir);
     }
     const stop = o.stop === undefined ? [] : parseIds('stop', o.stop as string, V, dir);
-    if (tok?.eosId != null && tok.eosId < V) stop.push(tok.eosId);
+    stop.push(...eosIds(dir, model.config.raw, tok).filter((id) => id < V));
 
     // stream text as it is produced (not in --json mode, whose stdout is the JSON line alone); hold back a
     // trailing U+FFFD, which is a multi-byte character still arriving

@@ -137,7 +137,7 @@ export function initParams(specs: ParamSpec[], naming: Naming, seed: number): Pa
     const n = s.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (s.init === 'ones') data.fill(1);
-    else if (s.init === 'normal') for (let i = 0; i < n; i++) data[i] = rng.normal() * INIT_STD;
+    else if (s.init === 'normal') rng.fillNormal(data, INIT_STD);
     tensors.set(s.key, new Tensor(data, s.shape, true, name));
     stored.set(s.key, name);
   }

@@ -6,7 +6,6 @@ export class Rng {
   private b: number;
   private c: number;
   private d: number;
-  private spare: number | null = null;
 
   constructor(seed: number) {
     // splitmix32 spreads a small integer seed (0, 1, 2...) over all 128 state bits; sfc32 is weak on sparse states
@@ -41,18 +40,38 @@ export class Rng {
     return ((this.u32() >>> 5) * 67108864 + (this.u32() >>> 6)) / 9007199254740992;
   }
 
-  /** standard normal (Box-Muller; the second value of each pair is kept for the next call) */
-  normal(): number {
-    if (this.spare !== null) {
-      const z = this.spare;
-      this.spare = null;
-      return z;
+  /**
+   * Fill `out` with N(0, std^2) values: weight init of 100M+ parameters, so the generator state lives in locals
+   * and the polar method (32-bit uniforms, no sin/cos) is used; still a pure function of the seed.
+   */
+  fillNormal(out: Float32Array | Float64Array, std: number): void {
+    let { a, b, c, d } = this;
+    const n = out.length;
+    let i = 0;
+    while (i < n) {
+      let x = 0, y = 0, s = 0;
+      do {
+        let t = (((a + b) >>> 0) + d) >>> 0;
+        d = (d + 1) >>> 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) >>> 0;
+        c = (((c << 21) | (c >>> 11)) + t) >>> 0;
+        x = (t + 0.5) * 4.656612873077393e-10 - 1; // (0, 2) - 1: uniform in (-1, 1)
+        t = (((a + b) >>> 0) + d) >>> 0;
+        d = (d + 1) >>> 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) >>> 0;
+        c = (((c << 21) | (c >>> 11)) + t) >>> 0;
+        y = (t + 0.5) * 4.656612873077393e-10 - 1;
+        s = x * x + y * y;
+      } while (s >= 1 || s === 0);
+      const f = std * Math.sqrt((-2 * Math.log(s)) / s);
+      out[i++] = x * f;
+      if (i < n) out[i++] = y * f;
     }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    this.a = a;
+    this.b = b;
+    this.c = c;
+    this.d = d;
   }
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel, readSafetensors } from '../../src/models/index.js';
-import { QWEN_TOKENIZER, cleanupTmp, fixture, lastJson, promptIds, readJson, runUal, tmpDir } from './helpers.js';
+import { QWEN_TOKENIZER, cleanupTmp, editedCheckpoint, fixture, lastJson, promptIds, readJson, runUal, tmpDir } from './helpers.js';
 
 afterAll(cleanupTmp);
 
@@ -108,6 +108,18 @@ describe('ual generate', () => {
     expect(res.ids).toEqual(ref);
     expect(res.text).toBeNull();
     expect(res.stop_reason).toBe('length');
+  });
+
+  test('eos ids from config.json and generation_config.json stop generation, as in HF', async () => {
+    const ref = readJson<number[]>(fixture('llama', 'greedy.json')); // 3,17,42,99,5,64 -> 82,78,69,...
+    const dir = editedCheckpoint(fixture('llama'), (_t, cfg) => { cfg.eos_token_id = 69; });
+    const args = ['generate', '--model', dir, '--prompt-ids', promptIds().join(','), '--max-new-tokens', '20', '--json'];
+    let res = lastJson<{ ids: number[]; stop_reason: string }>((await runUal(args)).stdout);
+    expect(res.ids).toEqual(ref.slice(0, ref.indexOf(69) + 1));
+    expect(res.stop_reason).toBe('stop');
+    fs.writeFileSync(path.join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [78, 69] }));
+    res = lastJson((await runUal(args)).stdout);
+    expect(res.ids).toEqual(ref.slice(0, ref.indexOf(78) + 1));
   });
 
   test('without --json and without a tokenizer it prints the ids', async () => {

@@ -136,20 +136,24 @@ describe('decoding rules', () => {
     expect(f3[3]).toBeGreaterThan(0);
   });
 
-  test('the PRNG is deterministic per seed and roughly uniform/normal', () => {
+  test('the PRNG is deterministic per seed; fillNormal has the normal\'s mean, std and tails', () => {
     const a = new Rng(42), b = new Rng(42), c = new Rng(43);
     const xa = Array.from({ length: 5 }, () => a.next());
     expect(Array.from({ length: 5 }, () => b.next())).toEqual(xa);
     expect(Array.from({ length: 5 }, () => c.next())).not.toEqual(xa);
-    const r = new Rng(0);
-    let s = 0, s2 = 0;
-    const n = 50000;
-    for (let i = 0; i < n; i++) {
-      const z = r.normal();
-      s += z;
-      s2 += z * z;
+    const z = new Float64Array(50001); // odd: the last pair is cut in half
+    new Rng(0).fillNormal(z, 2);
+    let s = 0, s2 = 0, tail = 0;
+    for (const x of z) {
+      s += x;
+      s2 += x * x;
+      if (Math.abs(x) > 4) tail++; // 2 sigma
     }
-    expect(Math.abs(s / n)).toBeLessThan(0.02);
-    expect(Math.abs(s2 / n - 1)).toBeLessThan(0.03);
+    expect(Math.abs(s / z.length)).toBeLessThan(0.04);
+    expect(Math.abs(Math.sqrt(s2 / z.length) - 2)).toBeLessThan(0.03);
+    expect(tail / z.length).toBeCloseTo(0.0455, 2);
+    const again = new Float64Array(50001);
+    new Rng(0).fillNormal(again, 2);
+    expect(again).toEqual(z);
   });
 });

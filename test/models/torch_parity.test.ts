@@ -1,10 +1,12 @@
 // The models against PyTorch (llm.c's habit): last-position logits and greedy continuations of the committed
 // fixtures made by scripts/make-fixtures.sh with ../shared/reference/torch_ref.py, plus the torch-trained runs.
 import fs from 'node:fs';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { backendName, noGrad } from '../../src/engine/index.js';
 import { loadModel } from '../../src/models/index.js';
-import { REGEN, fixture, maxAbsDiff, promptIds, readJson } from './helpers.js';
+import { REGEN, cleanupTmp, editedCheckpoint, fixture, maxAbsDiff, promptIds, readJson } from './helpers.js';
+
+afterAll(cleanupTmp);
 
 const MODELS = ['gpt2', 'llama', 'qwen2'] as const;
 const TOL = 1e-4;
@@ -40,8 +42,7 @@ describe(`PyTorch parity (backend ${backendName()})`, () => {
     expect(got, `greedy ids differ from fixtures/torch/runs/${run}/greedy.json (stale? ${REGEN})`).toEqual(ref);
   });
 
-  test('mistral reads a llama checkpoint with the same numbers (same architecture, other model_type)', async () => {
-    const { editedCheckpoint } = await import('./helpers.js');
+  test('mistral reads a llama checkpoint with the same numbers (same architecture, other model_type)', () => {
     const dir = editedCheckpoint(fixture('llama'), (_t, cfg) => { cfg.model_type = 'mistral'; });
     const a = noGrad(() => loadModel(fixture('llama')).forward(Int32Array.from(ids), 1, ids.length).logits);
     const b = noGrad(() => loadModel(dir).forward(Int32Array.from(ids), 1, ids.length).logits);
