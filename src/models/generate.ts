@@ -3,7 +3,7 @@
 import { noGrad } from '../engine/index.js';
 import { UalError } from '../errors.js';
 import type { CausalLM } from './model.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax, the default); > 0 divides the logits before sampling */

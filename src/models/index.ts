@@ -10,7 +10,7 @@ export { KVCache } from './kvcache.js';
 export type { CausalLM, ForwardOptions, ForwardResult, ParamSpec } from './model.js';
 export { Gpt2Model } from './gpt2.js';
 export { LlamaModel } from './llama.js';
-export { Rng } from './rng.js';
+export { Rng } from '../util/rng.js';
 export * from './safetensors.js';
 
 /** Load config.json + model.safetensors (or the sharded index) from a checkpoint directory. */

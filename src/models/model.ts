@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 import { KVCache } from './kvcache.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { CheckpointTensors, SAFETENSORS_FILE, writeSafetensors } from './safetensors.js';
 
 export interface ForwardOptions {
