@@ -7,8 +7,11 @@ const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./train.js')).command,
   generate: async () => (await import('./generate.js')).command,
   elicit: async () => (await import('./elicit.js')).command,
+  smooth: async () => (await import('./smooth.js')).command,
   bench: async () => (await import('./bench.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  eval: async () => (await import('./eval.js')).command,
+  analyze: async () => (await import('./analyze.js')).command,
 };
 
 export async function main(argv: string[]): Promise<number> {
