@@ -34,6 +34,23 @@ for r in "${runs[@]}"; do
   $PY "$REF" greedy --model $OUT/runs/$name/trained --ids $IDS --new 20 > $OUT/runs/$name/greedy.json
 done
 
+# LoRA: a random adapter (B non-zero so A gets gradients from step 1), then 10 steps training only the adapter
+LORA="$PY scripts/lora_ref.py"
+export UAL_TORCH_REF_DIR="$(dirname "$REF")"
+lora_runs=(
+  "llama-lora-qv|llama|q_proj,v_proj|--loss ual --eps-style paper --clip 1.0 --weight-decay 0.1"
+  "gpt2-lora-attn|gpt2|c_attn,c_proj|--loss ls --epsilon 0.1 --eps-style hf"
+)
+for r in "${lora_runs[@]}"; do
+  IFS='|' read -r name model targets flags <<<"$r"
+  mkdir -p $OUT/lora/$name
+  $LORA init --model $OUT/$model --targets $targets --r 4 --alpha 8 --seed 5 --out $OUT/lora/$name/init
+  # shellcheck disable=SC2086
+  $LORA train --model $OUT/$model --adapter $OUT/lora/$name/init --data $OUT/data.jsonl --steps 10 --batch-size 4 \
+    --lr 1e-3 $flags --save $OUT/lora/$name/trained > $OUT/lora/$name/losses.jsonl
+  echo "$flags" > $OUT/lora/$name/flags.txt
+done
+
 for m in gpt2 llama qwen2; do
   $PY "$REF" logits --model $OUT/$m --ids $IDS > $OUT/$m/logits.json
   $PY "$REF" greedy --model $OUT/$m --ids $IDS --new 20 > $OUT/$m/greedy.json

@@ -2,19 +2,19 @@
 import { parseConfig, readConfig, type ModelConfig } from './config.js';
 import { Gpt2Model } from './gpt2.js';
 import { LlamaModel } from './llama.js';
-import type { CausalLM } from './model.js';
+import type { AdaptableLM } from './model.js';
 
 export * from './config.js';
 export * from './generate.js';
 export { KVCache } from './kvcache.js';
-export type { CausalLM, ForwardOptions, ForwardResult, ParamSpec } from './model.js';
+export type { AdaptableLM, CausalLM, ForwardOptions, ForwardResult, LinearModule, ParamSpec } from './model.js';
 export { Gpt2Model } from './gpt2.js';
 export { LlamaModel } from './llama.js';
 export { Rng } from '../util/rng.js';
 export * from './safetensors.js';
 
 /** Load config.json + model.safetensors (or the sharded index) from a checkpoint directory. */
-export function loadModel(dir: string): CausalLM {
+export function loadModel(dir: string): AdaptableLM {
   const cfg = readConfig(dir);
   return cfg.family === 'gpt2' ? Gpt2Model.load(cfg, dir) : LlamaModel.load(cfg, dir);
 }
@@ -26,7 +26,7 @@ export const fromPretrained = loadModel;
  * A freshly initialized model: N(0, 0.02) weights, norm scales 1, biases 0, from a seeded PRNG. `cfg` is a
  * ModelConfig or a raw config.json object (e.g. from initConfigJson).
  */
-export function initModel(cfg: ModelConfig | Record<string, unknown>, seed = 0): CausalLM {
+export function initModel(cfg: ModelConfig | Record<string, unknown>, seed = 0): AdaptableLM {
   const c = 'family' in cfg && 'raw' in cfg ? (cfg as ModelConfig) : parseConfig(cfg, 'config.json');
   return c.family === 'gpt2' ? Gpt2Model.init(c, seed) : LlamaModel.init(c, seed);
 }

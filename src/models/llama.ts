@@ -49,7 +49,7 @@ export class LlamaModel extends BaseModel {
 
   /** nn.Linear with its optional bias: weights are [out, in] */
   private lin(x: Tensor, key: string): Tensor {
-    return linear(x, this.p(key + '.weight'), this.pOpt(key + '.bias'), 'out_in');
+    return this.linearAt(x, key, 'out_in');
   }
 
   forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {

@@ -1,7 +1,7 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
 import path from 'node:path';
-import { Tensor, isGradEnabled } from '../engine/index.js';
+import { Tensor, add, isGradEnabled, linear } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
@@ -42,6 +42,22 @@ export interface CausalLM {
 }
 
 export type InitKind = 'normal' | 'ones' | 'zeros';
+
+/** A model whose linear layers can carry adapters (LoRA): every model loadModel/initModel make. */
+export interface AdaptableLM extends CausalLM {
+  /** extra paths added to linear layers' outputs, by module key */
+  readonly adapters: Map<string, (x: Tensor) => Tensor>;
+  linearModules(): LinearModule[];
+}
+
+/** A linear layer: its key, its checkpoint name (both without ".weight"), storage layout and sizes. */
+export interface LinearModule {
+  key: string;
+  stored: string;
+  layout: 'out_in' | 'in_out';
+  inFeatures: number;
+  outFeatures: number;
+}
 
 /** One parameter as the architecture expects it: key without the checkpoint prefix, shape, fresh-init rule. */
 export interface ParamSpec {
@@ -145,7 +161,7 @@ export function initParams(specs: ParamSpec[], naming: Naming, seed: number): Pa
 }
 
 /** Shared by GPT-2 and Llama: the parameter table, input checks at the boundary, saving. */
-export abstract class BaseModel implements CausalLM {
+export abstract class BaseModel implements AdaptableLM {
   readonly config: ModelConfig;
   readonly source: string;
   protected readonly specs: ParamSpec[];
@@ -159,6 +175,33 @@ export abstract class BaseModel implements CausalLM {
   }
 
   abstract forward(ids: Int32Array, B: number, T: number, opts?: ForwardOptions): ForwardResult;
+
+  /**
+   * Extra paths added to a linear layer's output, keyed by module key (e.g. "layers.0.self_attn.q_proj"): how LoRA
+   * attaches without the model knowing about training.
+   */
+  readonly adapters = new Map<string, (x: Tensor) => Tensor>();
+
+  /** The linear layers adapters can attach to (every 2-D weight but embeddings and the head). */
+  linearModules(): LinearModule[] {
+    const out: LinearModule[] = [];
+    for (const s of this.specs) {
+      if (s.shape.length !== 2 || !s.key.endsWith('.weight') || /(^|\.)(wte|wpe|embed_tokens|lm_head)\./.test(s.key)) continue;
+      const key = s.key.slice(0, -'.weight'.length);
+      const stored = this.table.stored.get(s.key)!.slice(0, -'.weight'.length);
+      const layout = this.config.family === 'gpt2' ? 'in_out' : 'out_in';
+      const [a, b] = s.shape;
+      out.push({ key, stored, layout, inFeatures: layout === 'in_out' ? a : b, outFeatures: layout === 'in_out' ? b : a });
+    }
+    return out;
+  }
+
+  /** y = x W (+ b), plus an adapter's output when one is attached to this module */
+  protected linearAt(x: Tensor, key: string, layout: 'out_in' | 'in_out'): Tensor {
+    const y = linear(x, this.p(key + '.weight'), this.pOpt(key + '.bias'), layout);
+    const adapter = this.adapters.get(key);
+    return adapter ? add(y, adapter(x)) : y;
+  }
 
   /** a parameter by its key without prefix, e.g. "h.0.ln_1.weight" */
   protected p(key: string): Tensor {

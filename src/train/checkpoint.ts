@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AdamW } from '../engine/index.js';
-import type { CausalLM } from '../models/index.js';
 import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { UalError } from '../errors.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
@@ -19,11 +18,11 @@ export function checkpointDir(out: string, step: number): string {
 }
 
 /** Save everything an exact continuation needs. Data order and schedules are recomputed from (seed, step). */
-export function saveCheckpoint(out: string, step: number, model: CausalLM, opt: AdamW, config: TrainConfig,
-  extra?: (dir: string) => void): string {
+export function saveCheckpoint(out: string, step: number, saveWeights: (dir: string) => void, opt: AdamW,
+  config: TrainConfig): string {
   const dir = checkpointDir(out, step);
   writeDirAtomic(dir, (tmp) => {
-    model.save(tmp);
+    saveWeights(tmp);
     const { m, v, step: optStep } = opt.stateDict();
     const names = opt.params.map((p, i) => p.name || `param.${i}`);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -33,7 +32,6 @@ export function saveCheckpoint(out: string, step: number, model: CausalLM, opt: 
     });
     writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors, { metadata: { step: String(optStep) } });
     writeFileAtomic(path.join(tmp, 'trainer_state.json'), JSON.stringify({ step, config } satisfies TrainerState, null, 2) + '\n');
-    extra?.(tmp);
   });
   return dir;
 }

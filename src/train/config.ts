@@ -3,6 +3,8 @@
 import { UsageError } from '../errors.js';
 import type { EpsStyle, LossType } from './losses.js';
 import type { LrSchedule } from './schedule.js';
+import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
+import { TEMPLATES, type TemplateName } from '../data/template.js';
 
 export interface TrainConfig {
   model: string;
@@ -31,6 +33,29 @@ export interface TrainConfig {
   saveEvery: number;
   /** a checkpoints/step-N directory (or a run directory: its latest step) to continue from */
   resume: string;
+  /** fraction of the steps spent in linear warmup (used when warmupSteps is 0) */
+  warmupRatio: number;
+  /** dataset format; 'auto' detects it from the first rows */
+  format: 'auto' | DataFormat;
+  template: TemplateName;
+  /** tokens per row; 0 = the model's context */
+  maxLength: number;
+  /** also train on prompt tokens (the paper's unmasked variant) */
+  trainOnPrompt: boolean;
+  skipBadRows: boolean;
+  /** concatenate rows of equal epsilon into max-length blocks */
+  pack: boolean;
+  /** LoRA rank; 0 = full fine-tuning */
+  loraR: number;
+  loraAlpha: number;
+  loraDropout: number;
+  loraTargets: string;
+  /** start LoRA from this PEFT adapter directory */
+  adapter: string;
+  /** with LoRA, also write the merged full checkpoint W + (alpha/r)·B·A */
+  merge: boolean;
+  /** 'paper' = the UAL reference setup (see PRESETS) */
+  preset: '' | 'paper';
 }
 
 export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
@@ -40,6 +65,20 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   gradAccum: 1,
   saveEvery: 0,
   resume: '',
+  warmupRatio: 0,
+  format: 'auto',
+  template: 'paper',
+  maxLength: 0,
+  trainOnPrompt: false,
+  skipBadRows: false,
+  pack: false,
+  loraR: 0,
+  loraAlpha: 16,
+  loraDropout: 0.05,
+  loraTargets: 'q_proj,v_proj',
+  adapter: '',
+  merge: false,
+  preset: '',
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -78,6 +117,29 @@ export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.fre
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'data order seed' },
   saveEvery: { flag: 'save-every', kind: 'int', min: 0, help: 'write a resumable checkpoints/step-N every N steps' },
   resume: { flag: 'resume', kind: 'string', help: 'continue from checkpoints/step-N (or a run directory\'s latest)' },
+  warmupRatio: { flag: 'warmup-ratio', kind: 'number', min: 0, max: 1, help: 'warmup as a fraction of the steps (when --warmup-steps is 0)' },
+  format: { flag: 'format', kind: ['auto', ...DATA_FORMATS], help: 'dataset format' },
+  template: { flag: 'template', kind: TEMPLATES, help: 'paper: "\\n### User: ...\\n\\n### Assistant: "; chat: the tokenizer\'s chat_template; plain' },
+  maxLength: { flag: 'max-length', kind: 'int', min: 0, help: 'truncate rows to N tokens (0 = the model\'s context)' },
+  trainOnPrompt: { flag: 'train-on-prompt', kind: 'bool', help: 'loss on prompt tokens too (default: responses only)' },
+  skipBadRows: { flag: 'skip-bad-rows', kind: 'bool', help: 'skip and count invalid rows instead of stopping' },
+  pack: { flag: 'pack', kind: 'bool', help: 'pack rows of equal epsilon into --max-length blocks' },
+  loraR: { flag: 'lora-r', kind: 'int', min: 0, help: 'LoRA rank (0 = full fine-tuning)' },
+  loraAlpha: { flag: 'lora-alpha', kind: 'number', min: 0, help: 'LoRA alpha (scale alpha/r)' },
+  loraDropout: { flag: 'lora-dropout', kind: 'number', min: 0, max: 0.99, help: 'dropout on the LoRA input' },
+  loraTargets: { flag: 'lora-targets', kind: 'string', help: 'comma-separated linear layers (HF names; GPT-2 names map too)' },
+  adapter: { flag: 'adapter', kind: 'string', help: 'start LoRA from this PEFT adapter directory' },
+  merge: { flag: 'merge', kind: 'bool', help: 'with LoRA, also write the merged full checkpoint' },
+  preset: { flag: 'preset', kind: ['', 'paper'], help: 'paper: LoRA r8 a16 dropout 0.1 on q,v, lr 3e-4, batch 64, 10% warmup, paper template, prompt not masked' },
+});
+
+/** Named setups; a preset's values sit between the defaults and the user's own options. */
+export const PRESETS: Readonly<Record<'paper', Partial<TrainConfig>>> = Object.freeze({
+  // the UAL reference setup (arXiv 2406.04854, section 4): LoRA on q,v; AdamW 3e-4; batch 64; 10% warmup, then constant
+  paper: {
+    loraR: 8, loraAlpha: 16, loraDropout: 0.1, loraTargets: 'q_proj,v_proj', lr: 3e-4, warmupRatio: 0.1,
+    lrSchedule: 'constant', template: 'paper', trainOnPrompt: true,
+  },
 });
 
 /** parseArgs options derived from the table */
@@ -88,7 +150,8 @@ export function trainParseOptions(): Record<string, { type: 'string' | 'boolean'
 }
 
 export function trainUsage(): string {
-  const lines = ['usage: ual train --model DIR --data FILE --out DIR (--steps N | --epochs E) [options]', '', 'options:'];
+  const lines = ['usage: ual train --model DIR --data FILE --out DIR (--steps N | --epochs E) [options]', '',
+    'FILE: JSONL or a JSON array of Alpaca, ShareGPT, OpenAI messages, GSM8K, MetaMathQA, LIMA or pretokenized rows', '', 'options:'];
   for (const [key, f] of Object.entries(TRAIN_FLAGS)) {
     const dflt = (TRAIN_DEFAULTS as Record<string, unknown>)[key];
     const arg = f.kind === 'bool' || f.kind === 'negbool' ? '' : Array.isArray(f.kind) ? ` ${(f.kind as string[]).join('|')}` : ' X';
@@ -100,6 +163,9 @@ export function trainUsage(): string {
 /** defaults <- file config (already parsed object) <- CLI values; unknown keys and wrong types are errors. */
 export function resolveTrainConfig(cli: Record<string, string | boolean | undefined>, file: Partial<TrainConfig> = {}): TrainConfig {
   const cfg: Record<string, unknown> = { ...TRAIN_DEFAULTS };
+  const preset = (cli.preset as string | undefined) ?? file.preset ?? '';
+  if (preset !== '' && preset !== 'paper') throw new UsageError(`ual train: --preset must be paper, got "${preset}"`);
+  if (preset) Object.assign(cfg, PRESETS[preset]);
   for (const [k, v] of Object.entries(file)) {
     if (!(k in TRAIN_FLAGS)) throw new UsageError(`config: unknown key "${k}"`, `known keys: ${Object.keys(TRAIN_FLAGS).join(', ')}`);
     cfg[k] = v;
@@ -127,6 +193,10 @@ export function resolveTrainConfig(cli: Record<string, string | boolean | undefi
       if (f.min !== undefined && v < f.min) throw new UsageError(`ual train: --${f.flag} must be >= ${f.min}, got ${v}`);
       if (f.max !== undefined && v > f.max) throw new UsageError(`ual train: --${f.flag} must be <= ${f.max}, got ${v}`);
     }
+  }
+  // the paper's effective batch of 64, through accumulation unless the user chose it
+  if (preset === 'paper' && cli['grad-accum'] === undefined && file.gradAccum === undefined) {
+    cfg.gradAccum = Math.max(1, Math.round(64 / (cfg.batchSize as number)));
   }
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');

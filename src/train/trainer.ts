@@ -3,8 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AdamW, backward, clipGradNorm, scale, type Tensor } from '../engine/index.js';
-import { loadModel, type CausalLM } from '../models/index.js';
-import { readTokenRows } from '../data/pretokenized.js';
+import { loadModel, type AdaptableLM, type CausalLM } from '../models/index.js';
+import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
+import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
+import type { TokenRow } from '../data/pretokenized.js';
+import { Lora } from './lora.js';
 import { collate } from '../data/collate.js';
 import { UalError, DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -86,34 +89,71 @@ function checkResumable(saved: TrainConfig, now: TrainConfig, dir: string): void
   }
 }
 
-/** Load, validate, train, save. Bad input is reported before anything is written to cfg.out. */
-export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): TrainResult {
+export interface TrainSetup {
+  model: AdaptableLM;
+  lora: Lora | null;
+  rows: TokenRow[];
+  summary: TextDatasetSummary;
+  steps: number;
+  resumeDir: string | null;
+  first: number;
+}
+
+/** Everything before the loop: model (+ LoRA), data, resume state. Nothing is written yet. */
+export async function prepareTraining(cfg: TrainConfig): Promise<TrainSetup> {
   const resumeDir = cfg.resume ? resolveResumeDir(cfg.resume) : null;
   const state = resumeDir ? readTrainerState(resumeDir) : null;
   if (state && resumeDir) checkResumable(state.config, cfg, resumeDir);
-  const model = loadModel(resumeDir ?? cfg.model);
-  const rows = readTokenRows(cfg.data, model.config.vocabSize);
+  const useLora = cfg.loraR > 0 || cfg.adapter !== '';
+  // a full fine-tune resumes from the checkpoint's weights; LoRA from the base model plus the checkpoint's adapter
+  const model = loadModel(resumeDir && !useLora ? resumeDir : cfg.model);
+  const tokenizer = hasTokenizer(cfg.model) ? loadTokenizer(cfg.model) : null;
+  if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
+    throw new UalError('UAL_TOKENIZER', `${cfg.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`,
+      'use the tokenizer the model was made with (ual init --tokenizer DIR sets vocab_size from it)');
+  }
   const ctx = maxPositions(model);
-  for (const r of rows) {
-    if (r.inputIds.length > ctx) {
-      throw new DataError(cfg.data, r.line, 'input_ids', `has ${r.inputIds.length} tokens, more than the model's ${ctx} positions`, 'truncate the rows or use a checkpoint with a longer context');
-    }
+  if (cfg.maxLength > ctx && model.config.family === 'gpt2') {
+    throw new UsageError(`--max-length ${cfg.maxLength} is longer than the model's ${ctx} positions`, `use --max-length ${ctx} or less`);
   }
+  const { rows, summary } = await loadTextDataset(cfg.data, {
+    format: cfg.format === 'auto' ? undefined : cfg.format, template: cfg.template, tokenizer,
+    maxLength: cfg.maxLength > 0 ? cfg.maxLength : ctx, trainOnPrompt: cfg.trainOnPrompt, skipBadRows: cfg.skipBadRows,
+    pack: cfg.pack, requireEpsilon: cfg.loss === 'ual', vocabSize: model.config.vocabSize,
+  });
+  if (rows.length === 0) throw new DataError(cfg.data, null, null, 'no trainable rows (every row was skipped or had no target tokens)', 'check the file and --max-length');
   if (cfg.loss === 'ual' && rows.every((r) => r.epsilon === 0)) {
-    process.stderr.write(`ual train: warning: --loss ual but no row of ${cfg.data} has an "epsilon" > 0: this is plain SFT (run "ual smooth" first)\n`);
+    process.stderr.write(`ual train: warning: --loss ual but every row of ${cfg.data} has epsilon 0: this is plain SFT\n`);
   }
-  const steps = totalSteps(cfg, rows.length);
+  let lora: Lora | null = null;
+  if (useLora) {
+    const opts = { r: cfg.loraR, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) };
+    lora = Lora.attach(model, opts, cfg.seed, resumeDir ?? (cfg.adapter || undefined));
+  }
+  return { model, lora, rows, summary, steps: totalSteps(cfg, rows.length), resumeDir, first: state ? state.step : 0 };
+}
 
-  const params = model.parameters();
+/** Load, validate, train, save. Bad input is reported before anything is written to cfg.out. */
+export interface TrainHooks {
+  /** after validation, before the first step: the step count and the data summary */
+  onStart?(steps: number, first: number, summary: TextDatasetSummary): void;
+  onStep?(m: StepMetrics): void;
+}
+
+export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg);
+  hooks.onStart?.(steps, first, summary);
+  const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
-  const first = state ? state.step : 0;
   if (resumeDir) loadOptimizer(resumeDir, opt);
+  const warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.round(cfg.warmupRatio * steps);
+  const saveWeights = (dir: string) => (lora ? lora.save(dir, cfg.model) : model.save(dir));
 
   fs.mkdirSync(cfg.out, { recursive: true });
-  writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify({ ...cfg, steps }, null, 2) + '\n');
+  writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify({ ...cfg, steps, warmupSteps: warmup, data_summary: summary }, null, 2) + '\n');
   const metricsPath = path.join(cfg.out, 'metrics.jsonl');
   // on resume keep the metrics of the steps before the checkpoint, drop any written after it
-  const kept = state && fs.existsSync(metricsPath)
+  const kept = resumeDir && fs.existsSync(metricsPath)
     ? fs.readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as StepMetrics).step <= first)
     : [];
   writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
@@ -128,7 +168,8 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
 
   for (let k = first; k < steps; k++) {
     const ts = performance.now();
-    const lr = lrAt(k, cfg.lr, cfg.lrSchedule, cfg.warmupSteps, steps);
+    const lr = lrAt(k, cfg.lr, cfg.lrSchedule, warmup, steps);
+    lora?.setStep(cfg.seed, k);
     opt.zeroGrad();
     // micro-batches of one optimizer step; each loss is weighted by its share of the step's target tokens, so the
     // accumulated gradient is that of the mean over all target tokens (not a mean of per-micro-batch means)
@@ -159,11 +200,15 @@ export function train(cfg: TrainConfig, onStep?: (m: StepMetrics) => void): Trai
       tokens_per_s: tokens / ((now - ts) / 1000), elapsed_s: (now - t0) / 1000,
     };
     fs.appendFileSync(metricsPath, JSON.stringify(last) + '\n');
-    if (cfg.saveEvery > 0 && (k + 1) % cfg.saveEvery === 0 && k + 1 < steps) saveCheckpoint(cfg.out, k + 1, model, opt, cfg);
-    onStep?.(last);
+    if (cfg.saveEvery > 0 && (k + 1) % cfg.saveEvery === 0 && k + 1 < steps) saveCheckpoint(cfg.out, k + 1, saveWeights, opt, cfg);
+    hooks.onStep?.(last);
   }
 
-  model.save(cfg.out);
+  saveWeights(cfg.out);
+  if (lora && cfg.merge) {
+    lora.merge();
+    model.save(cfg.out);
+  }
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
     const src = path.join(cfg.model, f);
     if (fs.existsSync(src)) writeFileAtomic(path.join(cfg.out, f), fs.readFileSync(src));

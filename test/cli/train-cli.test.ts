@@ -109,13 +109,13 @@ describe('ual train on bad input', () => {
 
   it('a token id outside the vocabulary names the data file, line and field', async () => {
     const bad = path.join(dir, 'bad-ids.jsonl');
-    fs.writeFileSync(bad, '{"input_ids": [1, 2, 3, 4]}\n{"input_ids": [1, 2, 500, 4]}\n');
+    fs.writeFileSync(bad, '{"input_ids": [1, 2, 3, 4], "epsilon": 0.1}\n{"input_ids": [1, 2, 500, 4], "epsilon": 0.1}\n');
     await expectFailure(() => ({ data: bad }), /bad-ids\.jsonl:2/, /input_ids/, /500/);
   });
 
   it('a malformed JSON line names the data file and line', async () => {
     const bad = path.join(dir, 'bad-json.jsonl');
-    fs.writeFileSync(bad, '{"input_ids": [1, 2, 3, 4]}\n\n{"input_ids": [1, 2,\n');
+    fs.writeFileSync(bad, '{"input_ids": [1, 2, 3, 4], "epsilon": 0.1}\n\n{"input_ids": [1, 2,\n');
     await expectFailure(() => ({ data: bad }), /bad-json\.jsonl:3/, /JSON/);
   });
 

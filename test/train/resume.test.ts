@@ -66,12 +66,12 @@ describe('resume after SIGKILL', () => {
 });
 
 describe('gradient accumulation', () => {
-  it('2 micro-batches of 2 rows equal one batch of 4 rows (token-weighted mean)', () => {
+  it('2 micro-batches of 2 rows equal one batch of 4 rows (token-weighted mean)', async () => {
     const common = { model: path.join(FIX, 'gpt2'), data: path.join(FIX, 'data.jsonl'), loss: 'ual', steps: '4', lr: '1e-3', 'no-shuffle': true } as const;
     const o1 = path.join(dir, 'acc1');
     const o2 = path.join(dir, 'acc2');
-    train(resolveTrainConfig({ ...common, out: o1, 'batch-size': '4' }));
-    train(resolveTrainConfig({ ...common, out: o2, 'batch-size': '2', 'grad-accum': '2' }));
+    await train(resolveTrainConfig({ ...common, out: o1, 'batch-size': '4' }));
+    await train(resolveTrainConfig({ ...common, out: o2, 'batch-size': '2', 'grad-accum': '2' }));
     const m1 = metrics(o1);
     const m2 = metrics(o2);
     m1.forEach((m, i) => expect(Math.abs(m.loss - m2[i].loss) / m.loss).toBeLessThan(1e-5));
@@ -84,9 +84,9 @@ describe('gradient accumulation', () => {
     expect(worst).toBeLessThan(1e-4);
   });
 
-  it('--epochs derives the step count from the data size', () => {
+  it('--epochs derives the step count from the data size', async () => {
     const out = path.join(dir, 'epochs');
-    const res = train(resolveTrainConfig({ model: path.join(FIX, 'gpt2'), data: path.join(FIX, 'data.jsonl'), out, epochs: '2', 'batch-size': '4', 'grad-accum': '2' }));
+    const res = await train(resolveTrainConfig({ model: path.join(FIX, 'gpt2'), data: path.join(FIX, 'data.jsonl'), out, epochs: '2', 'batch-size': '4', 'grad-accum': '2' }));
     expect(res.steps).toBe(4); // 16 rows * 2 epochs / (4 * 2)
     expect(metrics(out)).toHaveLength(4);
   });

@@ -29,10 +29,10 @@ function configFor(name: string, out: string) {
 
 describe.each(availableBackends())('training matches PyTorch on the %s backend', (backend) => {
   beforeAll(() => useBackend(backend));
-  it.each(runs)('%s: losses, trained weights, greedy ids', (name) => {
+  it.each(runs)('%s: losses, trained weights, greedy ids', async (name) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), `ual-parity-${name}-`));
     try {
-      train(configFor(name, out));
+      await train(configFor(name, out));
       const ref = fs.readFileSync(path.join(FIX, 'runs', name, 'losses.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
       const ours = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
       expect(ours.length).toBe(ref.length);

@@ -13,4 +13,5 @@ export { swiglu } from './swiglu.js';
 export { rope } from './rope.js';
 export { attention } from './attention.js';
 export { split } from './split.js';
+export { dropout } from './dropout.js';
 export { smoothedCrossEntropy, IGNORE_INDEX, type EpsStyle } from './cross_entropy.js';
