@@ -6,7 +6,9 @@
 #include <sched.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -57,19 +59,20 @@ struct Args {
     return static_cast<T*>(data);
   }
 
-  float* f32(size_t i, const char* name, int64_t need) const {
+  // need is a double so products of several dimensions cannot overflow before the comparison
+  float* f32(size_t i, const char* name, double need) const {
     int64_t len;
     float* p = typed<float>(i, name, napi_float32_array, "Float32Array", len);
-    check_len(name, len, double(need));
+    check_len(name, len, need);
     return p;
   }
-  float* f32_or_null(size_t i, const char* name, int64_t need) const {
+  float* f32_or_null(size_t i, const char* name, double need) const {
     return is_null(i) ? nullptr : f32(i, name, need);
   }
-  int32_t* i32(size_t i, const char* name, int64_t need) const {
+  int32_t* i32(size_t i, const char* name, double need) const {
     int64_t len;
     int32_t* p = typed<int32_t>(i, name, napi_int32_array, "Int32Array", len);
-    check_len(name, len, double(need));
+    check_len(name, len, need);
     return p;
   }
   // for arrays whose required length depends on other arrays (embedding tables)
@@ -78,10 +81,12 @@ struct Args {
   }
 
   void check_len(const char* name, int64_t len, double need) const {
-    if (need > double(len))
+    if (need > double(len)) {
+      char needs[32];
+      std::snprintf(needs, sizeof needs, "%.0f", need);
       throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + name + " has " + std::to_string(len) +
-                                                  " elements but the sizes given need " +
-                                                  std::to_string(int64_t(need)));
+                                                  " elements but the sizes given need " + needs);
+    }
   }
 
   double num(size_t i, const char* name) const {
@@ -139,10 +144,10 @@ Napi::Value LayernormForward(const Napi::CallbackInfo& info) {
   Args a(info, "layernormForward", 9);
   const int64_t N = a.dim(6, "N"), C = a.dim(7, "C");
   const double eps = a.num(8, "eps");
-  float* x = a.f32(0, "x", N * C);
+  float* x = a.f32(0, "x", double(N) * double(C));
   float* w = a.f32(1, "w", C);
   float* b = a.f32(2, "b", C);
-  float* out = a.f32(3, "out", N * C);
+  float* out = a.f32(3, "out", double(N) * double(C));
   float* mean = a.f32(4, "mean", N);
   float* rstd = a.f32(5, "rstd", N);
   ual::layernorm_forward(x, w, b, out, mean, rstd, N, C, eps);
@@ -152,12 +157,12 @@ Napi::Value LayernormForward(const Napi::CallbackInfo& info) {
 Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
   Args a(info, "layernormBackward", 10);
   const int64_t N = a.dim(8, "N"), C = a.dim(9, "C");
-  float* dout = a.f32(0, "dout", N * C);
-  float* x = a.f32(1, "x", N * C);
+  float* dout = a.f32(0, "dout", double(N) * double(C));
+  float* x = a.f32(1, "x", double(N) * double(C));
   float* w = a.f32(2, "w", C);
   float* mean = a.f32(3, "mean", N);
   float* rstd = a.f32(4, "rstd", N);
-  float* dx = a.f32(5, "dx", N * C);
+  float* dx = a.f32(5, "dx", double(N) * double(C));
   float* dw = a.f32(6, "dw", C);
   float* db = a.f32(7, "db", C);
   ual::layernorm_backward(dout, x, w, mean, rstd, dx, dw, db, N, C);
@@ -168,9 +173,9 @@ Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   Args a(info, "rmsnormForward", 7);
   const int64_t N = a.dim(4, "N"), C = a.dim(5, "C");
   const double eps = a.num(6, "eps");
-  float* x = a.f32(0, "x", N * C);
+  float* x = a.f32(0, "x", double(N) * double(C));
   float* w = a.f32(1, "w", C);
-  float* out = a.f32(2, "out", N * C);
+  float* out = a.f32(2, "out", double(N) * double(C));
   float* rstd = a.f32(3, "rstd", N);
   ual::rmsnorm_forward(x, w, out, rstd, N, C, eps);
   return info.Env().Undefined();
@@ -179,11 +184,11 @@ Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
 Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   Args a(info, "rmsnormBackward", 8);
   const int64_t N = a.dim(6, "N"), C = a.dim(7, "C");
-  float* dout = a.f32(0, "dout", N * C);
-  float* x = a.f32(1, "x", N * C);
+  float* dout = a.f32(0, "dout", double(N) * double(C));
+  float* x = a.f32(1, "x", double(N) * double(C));
   float* w = a.f32(2, "w", C);
   float* rstd = a.f32(3, "rstd", N);
-  float* dx = a.f32(4, "dx", N * C);
+  float* dx = a.f32(4, "dx", double(N) * double(C));
   float* dw = a.f32(5, "dw", C);
   ual::rmsnorm_backward(dout, x, w, rstd, dx, dw, N, C);
   return info.Env().Undefined();
@@ -230,7 +235,7 @@ Napi::Value RopeForward(const Napi::CallbackInfo& info) {
   int64_t B, T, H, hd, pos0;
   double theta;
   rope_dims(a, B, T, H, hd, pos0, theta);
-  const int64_t n = B * T * H * hd;
+  const double n = double(B) * double(T) * double(H) * double(hd);
   ual::rope_forward(a.f32(0, "x", n), a.f32(1, "out", n), B, T, H, hd, pos0, theta);
   return info.Env().Undefined();
 }
@@ -240,7 +245,7 @@ Napi::Value RopeBackward(const Napi::CallbackInfo& info) {
   int64_t B, T, H, hd, pos0;
   double theta;
   rope_dims(a, B, T, H, hd, pos0, theta);
-  const int64_t n = B * T * H * hd;
+  const double n = double(B) * double(T) * double(H) * double(hd);
   ual::rope_backward(a.f32(0, "dout", n), a.f32(1, "dx", n), B, T, H, hd, pos0, theta);
   return info.Env().Undefined();
 }
@@ -255,18 +260,21 @@ AttnDims attn_dims(const Args& a, size_t first) {
   if (d.Tq > d.Tk) a.fail("Tq (" + std::to_string(d.Tq) + ") must be <= Tk (" + std::to_string(d.Tk) + ")");
   if (d.KV == 0 || d.H % d.KV != 0)
     a.fail("H (" + std::to_string(d.H) + ") must be a multiple of KV (" + std::to_string(d.KV) + ")");
+  // row strides go to cblas as int
+  if (d.H * d.hd > 2147483647) a.fail("H * hd does not fit a 32-bit BLAS leading dimension");
   return d;
 }
 
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionForward", 11);
   const AttnDims d = attn_dims(a, 5);
-  const int64_t nq = d.B * d.Tq * d.H * d.hd, nkv = d.B * d.Tk * d.KV * d.hd;
+  const double nq = double(d.B) * double(d.Tq) * double(d.H) * double(d.hd);
+  const double nkv = double(d.B) * double(d.Tk) * double(d.KV) * double(d.hd);
   float* q = a.f32(0, "q", nq);
   float* k = a.f32(1, "k", nkv);
   float* v = a.f32(2, "v", nkv);
   float* out = a.f32(3, "out", nq);
-  float* probs = a.f32_or_null(4, "probs", d.B * d.H * d.Tq * d.Tk);
+  float* probs = a.f32_or_null(4, "probs", double(d.B) * double(d.H) * double(d.Tq) * double(d.Tk));
   if (d.B && d.Tq && d.H && d.hd) ual::attention_forward(q, k, v, out, probs, d.B, d.Tq, d.Tk, d.H, d.KV, d.hd);
   return info.Env().Undefined();
 }
@@ -274,12 +282,13 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionBackward", 14);
   const AttnDims d = attn_dims(a, 8);
-  const int64_t nq = d.B * d.Tq * d.H * d.hd, nkv = d.B * d.Tk * d.KV * d.hd;
+  const double nq = double(d.B) * double(d.Tq) * double(d.H) * double(d.hd);
+  const double nkv = double(d.B) * double(d.Tk) * double(d.KV) * double(d.hd);
   float* dout = a.f32(0, "dout", nq);
   float* q = a.f32(1, "q", nq);
   float* k = a.f32(2, "k", nkv);
   float* v = a.f32(3, "v", nkv);
-  float* probs = a.f32(4, "probs", d.B * d.H * d.Tq * d.Tk);
+  float* probs = a.f32(4, "probs", double(d.B) * double(d.H) * double(d.Tq) * double(d.Tk));
   float* dq = a.f32(5, "dq", nq);
   float* dk = a.f32(6, "dk", nkv);
   float* dv = a.f32(7, "dv", nkv);
@@ -303,7 +312,7 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   int32_t* ids = a.i32(0, "ids", N);
   int64_t tlen;
   float* table = a.f32_len(1, "table", tlen);
-  float* out = a.f32(2, "out", N * C);
+  float* out = a.f32(2, "out", double(N) * double(C));
   if (C == 0) return info.Env().Undefined();
   check_ids(a, ids, N, tlen / C);
   ual::embedding_forward(ids, table, out, N, C);
@@ -314,7 +323,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   Args a(info, "embeddingBackward", 5);
   const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
   int32_t* ids = a.i32(0, "ids", N);
-  float* dout = a.f32(1, "dout", N * C);
+  float* dout = a.f32(1, "dout", double(N) * double(C));
   int64_t tlen;
   float* dtable = a.f32_len(2, "dtable", tlen);
   if (C == 0) return info.Env().Undefined();
@@ -329,11 +338,11 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   const double style = a.num(5, "style");
   if (style != 0 && style != 1) a.fail("style must be EPS_STYLE_PAPER (0) or EPS_STYLE_HF (1)");
   const double gradScale = a.num(8, "gradScale");
-  float* logits = a.f32(0, "logits", N * V);
+  float* logits = a.f32(0, "logits", double(N) * double(V));
   int32_t* targets = a.i32(1, "targets", N);
   float* eps = a.f32(2, "eps", N);
   float* losses = a.f32(6, "losses", N);
-  float* dlogits = a.f32_or_null(7, "dlogits", N * V);
+  float* dlogits = a.f32_or_null(7, "dlogits", double(N) * double(V));
   for (int64_t n = 0; n < N; n++)
     if (targets[n] >= V)
       throw Napi::RangeError::New(info.Env(), "crossEntropy: targets[" + std::to_string(n) + "] = " +
@@ -402,17 +411,37 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cores this process may run on (respects taskset/cgroup cpusets, unlike hardware_concurrency)
+// A container's CPU quota (cgroup v2 cpu.max, v1 cfs quota) in whole cores, 0 when unlimited: `docker --cpus=2` on
+// a 64-core host leaves the affinity mask at 64, and 64 spinning BLAS threads on 2 cores' worth of time is very slow.
+int cgroup_cpu_quota() {
+  long long quota = -1, period = 0;
+  if (FILE* f = std::fopen("/sys/fs/cgroup/cpu.max", "r")) {
+    char q[32] = {0};
+    if (std::fscanf(f, "%31s %lld", q, &period) == 2 && std::strcmp(q, "max") != 0) quota = std::atoll(q);
+    std::fclose(f);
+  } else if (FILE* fq = std::fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r")) {
+    if (std::fscanf(fq, "%lld", &quota) != 1) quota = -1;
+    std::fclose(fq);
+    if (FILE* fp = std::fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r")) {
+      if (std::fscanf(fp, "%lld", &period) != 1) period = 0;
+      std::fclose(fp);
+    }
+  }
+  if (quota <= 0 || period <= 0) return 0;
+  return int((quota + period - 1) / period);
+}
+
+// cores this process may run on: the affinity mask (taskset, cpusets), capped by a cgroup CPU quota
 int usable_cores() {
+  int n = 0;
 #ifdef __linux__
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  int quota = cgroup_cpu_quota();
+  if (quota > 0 && (n == 0 || quota < n)) n = quota;
 #endif
-  unsigned n = std::thread::hardware_concurrency();
-  return n ? int(n) : 1;
+  if (n <= 0) n = int(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

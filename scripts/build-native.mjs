@@ -120,7 +120,10 @@ function findNodeGyp() {
   const bin = path.dirname(process.execPath);
   cands.push(path.join(path.dirname(bin), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   cands.push(path.join(bin, 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  for (const c of cands) if (c && isFile(c)) return { cmd: process.execPath, pre: [c] };
+  for (const c of cands) {
+    if (!c || !isFile(c)) continue;
+    return /\.[cm]?js$/.test(c) ? { cmd: process.execPath, pre: [c] } : { cmd: c, pre: [] };
+  }
   const onPath = which('node-gyp');
   return onPath ? { cmd: onPath, pre: [] } : null;
 }
@@ -162,7 +165,7 @@ function main() {
   if (process.env.UAL_NO_OPENBLAS === '1') say('UAL_NO_OPENBLAS=1: building the portable GEMM instead of OpenBLAS.');
   else if (!win) blas = findOpenBlas(cxx);
   if (!blas && process.env.UAL_NO_OPENBLAS !== '1')
-    say('OpenBLAS not found: building the portable GEMM (several times slower). For the fast path: ' +
+    say('OpenBLAS not found: building the built-in portable GEMM (slower than OpenBLAS). For the fast path: ' +
       `apt-get install libopenblas-dev (or brew install openblas), then ${rebuildHint}.`);
 
   const args = [

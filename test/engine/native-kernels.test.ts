@@ -7,6 +7,10 @@ import { EPS_STYLE_HF, EPS_STYLE_PAPER, type Kernels } from '../../src/engine/ke
 
 const native = loadNativeKernels();
 const RTOL = 1e-5;
+const title = native ? 'native kernels'
+  : process.env.UAL_BACKEND === 'js' ? 'native kernels: SKIPPED because UAL_BACKEND=js'
+  : 'native kernels: SKIPPED because build/Release/ual_native.node is not built (run node scripts/build-native.mjs)';
+if (!native) console.warn(title);
 
 // ---- helpers ----
 
@@ -75,7 +79,7 @@ afterAll(() => {
 
 // ---- tests ----
 
-describe.skipIf(!native)('native kernels (skipped: build/Release/ual_native.node not built; run node scripts/build-native.mjs)', () => {
+describe.skipIf(!native)(title, () => {
   it('reports how it was built', () => {
     const info = nativeInfo()!;
     expect(typeof info.openblas).toBe('boolean');
@@ -358,6 +362,28 @@ describe.skipIf(!native)('native kernels (skipped: build/Release/ual_native.node
         expectClose('adamw v', r[3], rRef[3]);
       });
     }
+  });
+
+  // torch's float32 evaluation order, with its vectorised add/addcmul fused; checked bit-for-bit against torch 1.13's
+  // AdamW(foreach=False) when the kernel was written. JS emulates fma(a, b, c) as fround(a*b + c): a*b is exact in double.
+  it.skipIf(!/ fma|neon/.test(nativeInfo()?.flags ?? ''))('adamw rounds exactly like PyTorch (float32, fused multiply-adds)', () => {
+    const f = Math.fround, n = 999, lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
+    const p = randn(n, 121), m = new Float32Array(n), v = new Float32Array(n);
+    const pe = p.slice(), me = m.slice(), ve = v.slice();
+    for (let step = 1; step <= 3; step++) {
+      const g = randn(n, 130 + step, 0.01);
+      native!.adamw(p, g, m, v, n, lr, b1, b2, eps, wd, step);
+      const decay = f(1 - lr * wd), negStep = f(-(lr / (1 - b1 ** step))), bc2 = f(Math.sqrt(1 - b2 ** step));
+      for (let i = 0; i < n; i++) {
+        me[i] = f(g[i] * f(1 - b1) + f(me[i] * f(b1)));
+        ve[i] = f(f(f(1 - b2) * g[i]) * g[i] + f(ve[i] * f(b2)));
+        const denom = f(f(f(Math.sqrt(ve[i])) / bc2) + f(eps));
+        pe[i] = f(f(pe[i] * decay) + f(f(negStep * me[i]) / denom));
+      }
+    }
+    expect([...m]).toEqual([...me]);
+    expect([...v]).toEqual([...ve]);
+    expect([...p]).toEqual([...pe]);
   });
 
   it('sumSquares in double precision', () => {
