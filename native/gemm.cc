@@ -34,6 +34,14 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   if (M <= 0 || N <= 0) return;
   // cblas rejects lda = 0 when K = 0 (xerbla prints and returns); the result is just beta * C anyway
   if (K <= 0) { scale_c(beta, C, M, N, ldc); return; }
+  if (M == 1) {
+    // one row (KV-cache decoding): sgemm would pack all of B first; sgemv streams it once
+    if (beta == 0.0f) std::fill(C, C + N, 0.0f);
+    const int incA = transA ? lda : 1;
+    if (transB) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incA, beta, C, 1);
+    else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incA, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha,
               A, lda, B, ldb, beta, C, ldc);
 }
