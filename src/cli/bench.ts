@@ -11,6 +11,8 @@ import { benchGemm, benchTrain, writeBenchCheckpoint, type TrainBenchResult, typ
 import { torchBench, torchUnavailable, type TorchBench } from '../pipeline/torchref.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { backendName } from '../engine/index.js';
+import { benchGenerate } from '../eval/speed.js';
+import { benchElicit, benchElicitMain } from '../uncertainty/bench.js';
 import { numOpt, parseOptions, printJson, requireOpt, type Command } from './command.js';
 
 const USAGE = `usage:
@@ -18,9 +20,13 @@ const USAGE = `usage:
                   --steps S [--warmup W] [--json]
       times full training steps (forward, backward, AdamW) after warm-up; last line
       {"tokens_per_s": ..., "step_ms": ..., "peak_rss_mb": ...}
+  ual bench elicit [--rows N --concurrency C --latency-ms L]
+      elicitation against a local judge: throughput vs the concurrency bound, RSS over many streamed rows
+  ual bench generate --model DIR [--prompt-len N] [--new-tokens N] [--batch B]
+      greedy decoding with the KV cache, tokens/s
   ual bench all [--quick] [--json]
-      GEMM GFLOP/s, then the tiny GPT and the GPT-2-124M shape beside PyTorch (1 torch thread), each in its own
-      process; prints a markdown table (paste it into BENCHMARKS.md)`;
+      GEMM GFLOP/s, then the tiny GPT/Llama and the GPT-2-124M shape beside PyTorch (1 torch thread), each in its
+      own process; decoding speed; the elicitation bench; prints markdown tables (paste them into BENCHMARKS.md)`;
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/ual.js');
 
@@ -99,8 +105,25 @@ async function runAll(quick: boolean, json: boolean): Promise<number> {
       `${r.ours.peak_rss_mb.toFixed(0)} | ${r.torch ? r.torch.peak_rss_mb.toFixed(0) : 'n/a'} |`);
   }
   md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s |`, `|---|---|`, ...gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} |`));
+
+  log('decoding (greedy, KV cache, prompt 32, 32 new tokens)...');
+  const gen = [];
+  for (const [name, s] of specs.filter(([, sp]) => sp.arch === 'gpt2')) {
+    const dir = writeBenchCheckpoint(s);
+    try {
+      for (const batch of [1, 8]) gen.push({ name, ...benchGenerate(dir, { promptLen: 32, newTokens: quick ? 8 : 32, batch }) });
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  }
+  md.push('', '| decoding | batch | new tokens/s | prefill ms |', '|---|---|---|---|',
+    ...gen.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} |`));
+
+  log('elicitation against a local judge...');
+  const elicit = await benchElicit({ rows: quick ? 640 : 3200, concurrency: 32, latencyMs: 200 });
+  md.push('', '| elicitation (local judge, 200 ms latency, concurrency 32) | req/s | bound | % of bound | RSS start / peak / end MB |',
+    '|---|---|---|---|---|',
+    `| ${quick ? 640 : 3200} rows | ${elicit.rps.toFixed(1)} | ${elicit.boundRps.toFixed(0)} | ${(100 * elicit.ratio).toFixed(1)}% | ${elicit.rssMbStart} / ${elicit.rssMbPeak} / ${elicit.rssMbEnd} |`);
   process.stdout.write(md.join('\n') + '\n');
-  if (json) printJson({ machine: cpu, cores: os.cpus().length, gemm, train: rows });
+  if (json) printJson({ machine: cpu, cores: os.cpus().length, gemm, train: rows, generate: gen, elicit });
   return 0;
 }
 
@@ -121,10 +144,25 @@ export const command: Command = {
       if (o.json) printJson(r);
       return 0;
     }
+    if (sub === 'elicit') {
+      await benchElicitMain(rest);
+      return 0;
+    }
+    if (sub === 'generate') {
+      const o = parseOptions('bench generate', rest, {
+        model: { type: 'string' }, 'prompt-len': { type: 'string' }, 'new-tokens': { type: 'string' }, batch: { type: 'string' }, json: { type: 'boolean' },
+      });
+      const n = (k: string, d: number) => numOpt('bench generate', k, o[k] as string | undefined, d, { int: true, min: 1 });
+      const r = benchGenerate(requireOpt('bench generate', 'model', o.model as string | undefined),
+        { promptLen: n('prompt-len', 32), newTokens: n('new-tokens', 32), batch: n('batch', 1) });
+      process.stderr.write(`decoding: ${r.tokens_per_s.toFixed(1)} new tokens/s (batch ${r.batch}), prefill ${r.prefill_ms.toFixed(1)} ms\n`);
+      if (o.json) printJson(r);
+      return 0;
+    }
     if (sub === 'all') {
       const o = parseOptions('bench all', rest, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
       return runAll(o.quick === true, o.json === true);
     }
-    throw new UsageError(`ual bench: unknown benchmark "${sub ?? ''}"`, 'use "ual bench train ..." or "ual bench all"');
+    throw new UsageError(`ual bench: unknown benchmark "${sub ?? ''}"`, 'use "ual bench train|generate|elicit|all"');
   },
 };
