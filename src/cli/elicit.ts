@@ -9,7 +9,8 @@ import { numOpt, parseOptions, printJson, requireOpt, type Command, type OptionS
 const NAME = 'elicit';
 
 const OPTIONS: OptionSpec = {
-  in: { type: 'string' },
+  data: { type: 'string' },
+  in: { type: 'string' }, // alias of --data
   out: { type: 'string' },
   method: { type: 'string' },
   model: { type: 'string' },
@@ -40,14 +41,14 @@ const OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
 };
 
-const USAGE = `usage: ual elicit --in DATA.jsonl --out SCORED.jsonl --model NAME [options]
+const USAGE = `usage: ual elicit --data DATA.jsonl --out SCORED.jsonl --model NAME [options]
 
 Asks a stronger LLM (any OpenAI-compatible server) how open-ended each row is, 0-99, and writes every row,
 in order, with "uncertainty" and "uncertainty_method" added. Answers are cached as they arrive: rerunning the
 same command after a crash continues where it stopped and never pays for a row twice.
 
 input and output
-  --in FILE            JSONL or JSON array: Alpaca, ShareGPT/Deita, OpenAI messages, GSM8K, MetaMathQA, prompt/response, text
+  --data FILE          (or --in) JSONL or JSON array: Alpaca, ShareGPT/Deita, OpenAI messages, GSM8K, MetaMathQA, prompt/response, text
   --out FILE           written atomically once every row is rated (a .json name writes a JSON array)
   --cache FILE         SQLite answer cache (default: elicit-cache.sqlite beside --out)
   --failed FILE        rows that failed after retries, with the reason (default: OUT.failed.jsonl, only if any)
@@ -132,13 +133,14 @@ function progressReporter(everyS: number): { update(p: ElicitProgress): void; st
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream: process.stderr, hideCursor: true, fps: 5,
-      format: 'elicit {bar} {value}/{total} rows | {rps} req/s | retries {retries} | tokens {tokens}{cost} | ETA {eta}',
+      format: 'elicit {bar} {value}/{total} rows | {rps} req/s | retries {retries} | tokens {tokens}{cost} | ETA {etaText}',
     }, cliProgress.Presets.shades_classic);
     let started = false;
     return {
       update(p) {
         if (p.phase !== 'rate') return;
-        const payload = { ...stats(p), retries: p.retries };
+        const s = stats(p);
+        const payload = { rps: s.rps, tokens: s.tokens, cost: s.cost, etaText: s.eta, retries: p.retries };
         if (!started) { bar.start(p.total, p.done, payload); started = true; } else bar.update(p.done, payload);
       },
       stop() { if (started) bar.stop(); },
@@ -181,7 +183,8 @@ export const command: Command = {
     if (!isMethodName(method)) {
       throw new UsageError(`--method must be one of ${Object.keys(METHODS).join(', ')}, got "${method}"`);
     }
-    const input = requireOpt(NAME, 'in', v.in as string | undefined);
+    if (v.data !== undefined && v.in !== undefined) throw new UsageError('give the input once: --data (or its alias --in)');
+    const input = requireOpt(NAME, 'data', (v.data ?? v.in) as string | undefined);
     const dryRun = !!v['dry-run'];
     const out = dryRun ? (v.out as string | undefined) : requireOpt(NAME, 'out', v.out as string | undefined);
     const model = requireOpt(NAME, 'model', v.model as string | undefined);

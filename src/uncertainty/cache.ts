@@ -42,6 +42,7 @@ export class ElicitCache {
   private getAnswersStmt: Database.Statement<[string], { idx: number; answer: string }>;
   private putAnswerStmt: Database.Statement<[string, number, string, number]>;
   private putScoreStmt: Database.Statement<[string, number, string, number]>;
+  private lastAnswerTx: (key: string, idx: number, answer: string, score: number, method: string, now: number) => void;
 
   constructor(readonly file: string, opts: { readonly?: boolean } = {}) {
     try {
@@ -73,6 +74,11 @@ export class ElicitCache {
     this.getAnswersStmt = this.db.prepare('SELECT idx, answer FROM answers WHERE key = ?');
     this.putAnswerStmt = this.db.prepare('INSERT OR REPLACE INTO answers (key, idx, answer, created_ms) VALUES (?, ?, ?, ?)');
     this.putScoreStmt = this.db.prepare('INSERT OR REPLACE INTO scores (key, score, method, created_ms) VALUES (?, ?, ?, ?)');
+    // built once: wrapping a function in a transaction is not free, and this runs once per row
+    this.lastAnswerTx = this.db.transaction((key: string, idx: number, answer: string, score: number, method: string, now: number) => {
+      this.putAnswerStmt.run(key, idx, answer, now);
+      this.putScoreStmt.run(key, score, method, now);
+    });
   }
 
   /** Open read-only if the file exists (dry runs must not create files); null otherwise. */
@@ -99,10 +105,7 @@ export class ElicitCache {
 
   /** The answer that completes a sample, committed together with the sample's score: one commit instead of two. */
   putLastAnswer(key: string, idx: number, a: Answer, score: number, method: string): void {
-    this.db.transaction(() => {
-      this.putAnswer(key, idx, a);
-      this.putScore(key, score, method);
-    })();
+    this.lastAnswerTx(key, idx, JSON.stringify(a), score, method, Date.now());
   }
 
   close(): void {

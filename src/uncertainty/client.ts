@@ -90,7 +90,8 @@ export class JudgeClient {
    * The concurrency slot is held through backoff sleeps, so a struggling server sees fewer requests, not more.
    */
   async chat(body: ChatCompletionCreateParamsNonStreaming): Promise<ChatCompletion> {
-    const est = approxChatTokens(body.messages as Array<{ content: string }>) + (body.max_tokens ?? 256) * (body.n ?? 1);
+    // Only the --tpm budget needs an estimate; skip the byte counting otherwise.
+    const est = this.tpm ? approxChatTokens(body.messages as Array<{ content: string }>) + (body.max_tokens ?? 256) * (body.n ?? 1) : 0;
     await this.slots.acquire();
     try {
       for (let attempt = 0; ; attempt++) {

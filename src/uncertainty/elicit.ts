@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AtomicRowWriter, readJsonRows, type JsonRow } from '../data/jsonl.js';
+import { setFields } from '../data/rowfields.js';
 import { UalError } from '../errors.js';
 import { cacheKey, ElicitCache, type Answer } from './cache.js';
 import { JudgeClient, RowFailure } from './client.js';
@@ -81,17 +82,6 @@ export interface ElicitSummary {
 
 export function defaultCachePath(out: string): string {
   return path.join(path.dirname(path.resolve(out)), 'elicit-cache.sqlite');
-}
-
-/** The output line for a row: its original text with fields appended, so every byte of it is kept. */
-export function withFields(r: JsonRow, extra: Record<string, unknown>): string {
-  const names = Object.keys(extra);
-  // A field we set already exists: re-serialise so it is replaced in place rather than duplicated.
-  if (names.some((k) => Object.prototype.hasOwnProperty.call(r.row, k))) return JSON.stringify({ ...r.row, ...extra });
-  // Raw newlines can only sit between tokens in valid JSON (never inside strings), so they fold safely.
-  const body = r.raw.replace(/[\r\n]+/g, ' ').trim().slice(0, -1).trimEnd();
-  const add = names.map((k) => `${JSON.stringify(k)}:${JSON.stringify(extra[k])}`).join(',');
-  return `${body}${Object.keys(r.row).length ? ',' : ''}${add}}`;
 }
 
 function keyOf(m: Elicitor, model: string, turns: Turn[]): string {
@@ -175,8 +165,8 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
       for await (const r of rowsOf()) {
         const key = keyOf(method, o.model, sampleTurns(r.row, r.file, r.line));
         const score = c.score(key);
-        if (score !== undefined) await out?.write(withFields(r, { uncertainty: score, uncertainty_method: method.name }));
-        else await failedOut?.write(withFields(r, { uncertainty_error: `line ${r.line}: ${failures.get(key) ?? 'not rated'}` }));
+        if (score !== undefined) await out?.write(setFields(r, { uncertainty: score, uncertainty_method: method.name }));
+        else await failedOut?.write(setFields(r, { uncertainty_error: `line ${r.line}: ${failures.get(key) ?? 'not rated'}` }));
       }
       await out?.commit();
       await failedOut?.commit();

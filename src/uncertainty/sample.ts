@@ -6,7 +6,7 @@ import type { JsonObject } from '../data/jsonl.js';
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 export interface Turn { role: Role; content: string }
 
-const FORMATS_HINT = 'a row needs text in one of: messages[{role,content}], conversations[{from,value}], ' +
+const FORMATS_HINT = 'a row needs text in one of: messages[{role,content}], conversations[{from,value}] (or LIMA strings), ' +
   'instruction(+input,output), question+answer, query+response, prompt+response/completion/output, or text';
 
 // ShareGPT/Deita speaker names seen in the wild, mapped onto chat roles.
@@ -49,6 +49,10 @@ function messageContent(m: JsonObject, field: string, w: Where): string {
 function turnList(row: JsonObject, field: 'messages' | 'conversations', w: Where): Turn[] {
   const list = row[field];
   if (!Array.isArray(list)) throw new DataError(w.file, w.line, field, 'must be a list of turns', FORMATS_HINT);
+  // LIMA: conversations as plain strings, alternating user and assistant
+  if (field === 'conversations' && list.length > 0 && list.every((m) => typeof m === 'string')) {
+    return (list as string[]).map((content, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content }));
+  }
   return list.map((m, i): Turn => {
     const at = `${field}[${i}]`;
     if (!m || typeof m !== 'object' || Array.isArray(m)) throw new DataError(w.file, w.line, at, 'must be an object', FORMATS_HINT);

@@ -37,6 +37,13 @@ describe('ElicitCache', () => {
     expect([...r.answers('k1').keys()].sort()).toEqual([0, 2]);
     expect(r.answers('k1').get(0)?.value).toBe(12);
     r.close();
+    const w = new ElicitCache(f);
+    w.putLastAnswer('k2', 0, { text: '{"score": 7}', value: 7, promptTokens: 1, completionTokens: 1 }, 7, 'verbalized');
+    w.close();
+    const r2 = new ElicitCache(f);
+    expect(r2.score('k2')).toBe(7);
+    expect(r2.answers('k2').get(0)?.text).toBe('{"score": 7}');
+    r2.close();
     expect(ElicitCache.openIfExists(path.join(dir, 'none.sqlite'))).toBeNull();
     expect(fs.existsSync(path.join(dir, 'none.sqlite'))).toBe(false);
   });

@@ -92,7 +92,7 @@ describe('ual elicit (child process)', () => {
     const input = dataset('kill.jsonl', N);
     const out = path.join(dir, 'kill', 'scored.jsonl');
     const cache = path.join(dir, 'kill', 'elicit-cache.sqlite');
-    const args = ['--in', input, '--out', out, '--model', 'judge', '--base-url', judge.url, '--concurrency', '2',
+    const args = ['--data', input, '--out', out, '--model', 'judge', '--base-url', judge.url, '--concurrency', '2',
       '--timeout', '2', '--retry-base', '0.01', '--progress-every', '0.05'];
 
     // Run 1: killed hard once some answers are in.
@@ -148,7 +148,7 @@ describe('ual elicit (child process)', () => {
   it('a 401 stops at once with the message and exit code 1, key not shown', async () => {
     judge = await startJudge(judgeScript(0));
     const input = dataset('auth.jsonl', 40);
-    const r = await run(['--in', input, '--out', path.join(dir, 'auth.out.jsonl'), '--model', 'judge', '--base-url', judge.url], { OPENAI_API_KEY: 'sk-wrong-key-123456' });
+    const r = await run(['--data', input, '--out', path.join(dir, 'auth.out.jsonl'), '--model', 'judge', '--base-url', judge.url], { OPENAI_API_KEY: 'sk-wrong-key-123456' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ual elicit: error \[UAL_ELICIT_AUTH\] the server at http:\/\/127\.0\.0\.1:\d+\/v1 refused the API key \(HTTP 401 bad key\)/);
     expect(r.stderr).toMatch(/hint: set a valid key in \$OPENAI_API_KEY/);
@@ -171,7 +171,7 @@ describe('ual elicit (child process)', () => {
     judge = await startJudge((s) => (s.item === 1 ? { status: 500, json: { error: { message: 'down' } } } : judgeScript(0)(s)));
     const input = dataset('fail.jsonl', 3);
     const out = path.join(dir, 'fail.out.jsonl');
-    const base = ['--in', input, '--out', out, '--model', 'judge', '--base-url', judge.url, '--max-retries', '1', '--retry-base', '0.01', '--json'];
+    const base = ['--data', input, '--out', out, '--model', 'judge', '--base-url', judge.url, '--max-retries', '1', '--retry-base', '0.01', '--json'];
     const r = await run(base);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!)).toMatchObject({ ok: false, failed: 1, scored: 2, out: null });
@@ -186,7 +186,7 @@ describe('ual elicit (child process)', () => {
     judge = await startJudge(judgeScript(0));
     fs.mkdirSync(path.join(dir, 'dry'));
     const input = dataset('dry/dry.jsonl', 25);
-    const r = await run(['--in', input, '--model', 'judge', '--base-url', judge.url, '--dry-run', '--price-in', '3', '--price-out', '15', '--json'],
+    const r = await run(['--data', input, '--model', 'judge', '--base-url', judge.url, '--dry-run', '--price-in', '3', '--price-out', '15', '--json'],
       { OPENAI_API_KEY: undefined });
     expect(r.code, r.stderr).toBe(0);
     expect(judge.log.length).toBe(0);
@@ -195,13 +195,13 @@ describe('ual elicit (child process)', () => {
     expect(s.estimate.cost_usd).toBeGreaterThan(0);
     expect(fs.readdirSync(path.join(dir, 'dry'))).toEqual(['dry.jsonl']);
 
-    const missing = await run(['--in', input, '--out', path.join(dir, 'x.jsonl')]);
+    const missing = await run(['--data', input, '--out', path.join(dir, 'x.jsonl')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--model is required/);
-    const pasted = await run(['--in', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--api-key-env', 'sk-pasted-key-000']);
+    const pasted = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--api-key-env', 'sk-pasted-key-000']);
     expect(pasted.code).toBe(2);
     expect(pasted.stderr).not.toContain('sk-pasted-key-000');
-    const self = await run(['--in', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--method', 'self']);
+    const self = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--method', 'self']);
     expect(self.code).toBe(1);
     expect(self.stderr).toMatch(/\[UAL_NOT_IMPLEMENTED\] --method self needs the training engine/);
   });

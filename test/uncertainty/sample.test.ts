@@ -28,6 +28,7 @@ describe('sampleTurns', () => {
     expect(turns({ query: 'Q', response: 'R', type: 'GSM_Rephrased' })).toEqual([{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'R' }]);
     expect(turns({ prompt: 'P', completion: 'C' })).toEqual([{ role: 'user', content: 'P' }, { role: 'assistant', content: 'C' }]);
     expect(turns({ text: 'just text' })).toEqual([{ role: 'user', content: 'just text' }]);
+    expect(turns({ conversations: ['q', 'a', 'q2', 'a2'] }).map((t) => t.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
   });
 
   it('drops an empty trailing answer, so prompt-only and prompt+empty rate alike', () => {
