@@ -1,73 +1,34 @@
 // `ual elicit` as a user runs it: a child process (compiled JS) against a real local judge. Killed with SIGKILL
 // mid-run, rerun, run again: completes, never re-asks a committed answer, third run sends nothing; the API key
 // reaches the server as a bearer token and nowhere else; bad input and bad keys give clear errors and exit codes.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonRows } from '../../src/data/jsonl.js';
 import { rowCacheKey, type ElicitOptions } from '../../src/uncertainty/elicit.js';
 import { completion, startJudge, type Judge, type Seen } from './judge-server.js';
+import { buildCli, startCli } from '../helpers/cli.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-// Inside node_modules so the compiled files resolve the project's dependencies by walking up.
-const BUILD = path.join(ROOT, 'node_modules', '.cache', `ual-elicit-cli-test-${process.pid}`);
 const KEY = 'sk-cli-test-9f8e7d6c5b4a-TOPSECRET';
 let dir: string;
 let judge: Judge | null = null;
-
-/**
- * Compile src/ to plain JS file by file (TypeScript's transpileModule: no type check, ~1 s instead of a full
- * tsc build that would also stop on other people's in-progress files); `npx tsc` checks the types.
- */
-function buildCli(): string {
-  const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(d, e.name)] : []));
-  for (const f of walk(path.join(ROOT, 'src'))) {
-    const js = ts.transpileModule(fs.readFileSync(f, 'utf8'), {
-      fileName: f,
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-    }).outputText;
-    const out = path.join(BUILD, 'dist', path.relative(path.join(ROOT, 'src'), f)).replace(/\.ts$/, '.js');
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, js);
-  }
-  const bin = path.join(BUILD, 'bin', 'ual.js');
-  fs.mkdirSync(path.dirname(bin), { recursive: true });
-  fs.copyFileSync(path.join(ROOT, 'bin', 'ual.js'), bin);
-  return bin;
-}
-
 let BIN: string;
+let cleanup: () => void;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-elicit-cli-'));
-  BIN = buildCli();
+  ({ bin: BIN, cleanup } = buildCli('elicit'));
 });
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(BUILD, { recursive: true, force: true });
+  cleanup();
 });
 afterEach(async () => { await judge?.close(); judge = null; });
 
-interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-function start(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(process.execPath, [BIN, 'elicit', ...args], {
-    env: { ...process.env, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c) => { stdout += c; });
-  child.stderr!.on('data', (c) => { stderr += c; });
-  const done = new Promise<Ran>((ok) => child.on('close', (code, signal) => ok({ code, signal, stdout, stderr })));
-  return { child, done };
-}
-
-const run = (args: string[], env?: Record<string, string | undefined>) => start(args, env).done;
+const cliEnv = (env: Record<string, string | undefined>) => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined, ...env });
+const start = (args: string[], env: Record<string, string | undefined> = {}) => startCli(BIN, ['elicit', ...args], cliEnv(env));
+const run = (args: string[], env?: Record<string, string | undefined>) => start(args, env ?? {}).done;
 
 const expected = (i: number) => (i * 13 + 5) % 100;
 

@@ -1,7 +1,7 @@
 // add: elementwise a + b, where b has a's shape or a suffix of it (a bias or position table broadcast over the
 // leading dims). Elementwise and memory-bound, so the loops live here rather than in the kernels.
-import { Tensor, alloc, needsGrad, record } from '../tensor.js';
-import { checkDtypes, describe, fail } from './util.js';
+import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { addColumnSums, checkDtypes, describe, fail } from './util.js';
 
 export function add(a: Tensor, b: Tensor): Tensor {
   checkDtypes('add', a, b);
@@ -20,12 +20,17 @@ export function add(a: Tensor, b: Tensor): Tensor {
     const dy = y.grad;
     if (!dy) return;
     if (a.requiresGrad) {
-      const da = a.ensureGrad();
-      for (let i = 0; i < n; i++) da[i] += dy[i];
+      // the first gradient to reach a fresh tensor can simply be dy's buffer: y's gradient is not read again
+      if (a.grad === null && a !== b) a.grad = dy;
+      else {
+        const da = a.grad ?? a.ensureGrad();
+        for (let i = 0; i < n; i++) da[i] += dy[i];
+      }
     }
     if (b.requiresGrad) {
       const db = b.ensureGrad();
-      for (let r = 0; r < n; r += m) for (let j = 0; j < m; j++) db[j] += dy[r + j];
+      if (n === m) for (let j = 0; j < m; j++) db[j] += dy[j];
+      else addColumnSums(kernelsFor(dy), dy, db, n / m, m);
     }
   });
   return y;

@@ -1,7 +1,7 @@
 // linear: y = x W (+ b) over the last dim, for both weight layouts found in checkpoints: HF nn.Linear stores
 // [out, in] ('out_in'), GPT-2's Conv1D stores [in, out] ('in_out'). The bias is fused (rows pre-filled, GEMM beta=1).
 import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
-import { checkDtypes, checkRank, checkShape, describe, fail, lastDim } from './util.js';
+import { addColumnSums, checkDtypes, checkRank, checkShape, describe, fail, lastDim } from './util.js';
 
 export type LinearLayout = 'out_in' | 'in_out';
 
@@ -33,13 +33,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: LinearLay
       if (outIn) k.gemm(true, false, O, I, N, 1, dy, 0, x.data, 0, 1, dw, 0, 1, 0, 0, 0); // (O, I) = dy^T x
       else k.gemm(true, false, I, O, N, 1, x.data, 0, dy, 0, 1, dw, 0, 1, 0, 0, 0); // (I, O) = x^T dy
     }
-    if (b && b.requiresGrad) {
-      const db = b.ensureGrad(); // (O)
-      for (let n = 0; n < N; n++) {
-        const o = n * O;
-        for (let j = 0; j < O; j++) db[j] += dy[o + j];
-      }
-    }
+    if (b && b.requiresGrad) addColumnSums(k, dy, b.ensureGrad(), N, O); // db (O) += column sums of dy
   });
   return y;
 }

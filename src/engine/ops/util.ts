@@ -1,6 +1,7 @@
 // Shape and dtype checks shared by the ops: inputs are validated once here, at the op boundary, so the kernels
 // can trust their arguments and keep their loops clean.
 import type { Tensor } from '../tensor.js';
+import type { Arr, Kernels } from '../kernels.js';
 
 export function numel(shape: readonly number[]): number {
   let n = 1;
@@ -42,3 +43,19 @@ export function lastDim(op: string, x: Tensor): number {
   return x.shape[x.shape.length - 1];
 }
 
+
+const onesCache = new Map<string, Float32Array | Float64Array>();
+
+/**
+ * acc (m) += sum over the n rows of x (n, m): a bias or broadcast gradient. Done as a one-row GEMM with a ones
+ * vector so the native backend streams it through BLAS instead of a JS double loop.
+ */
+export function addColumnSums(k: Kernels, x: Arr, acc: Arr, n: number, m: number): void {
+  const key = `${x instanceof Float64Array ? 'f64' : 'f32'}`;
+  let ones = onesCache.get(key);
+  if (!ones || ones.length < n) {
+    ones = x instanceof Float64Array ? new Float64Array(n).fill(1) : new Float32Array(n).fill(1);
+    onesCache.set(key, ones);
+  }
+  k.gemm(true, false, 1, m, n, 1, ones, 0, x, 0, 1, acc, 0, 1, 0, 0, 0);
+}
