@@ -70,7 +70,8 @@ describe('forward options', () => {
     const full = noGrad(() => model.forward(ids, 1, T, { hidden: true }));
     const last = noGrad(() => model.forward(ids, 1, T, { lastOnly: true }).logits);
     expect(last.shape).toEqual([1, 1, V]);
-    expect(maxAbsDiff(last.data, full.logits.data.subarray((T - 1) * V)).diff).toBe(0);
+    // one row goes through sgemv, many through sgemm: the same sums in another order, so float32 rounding only
+    expect(maxAbsDiff(last.data, full.logits.data.subarray((T - 1) * V)).diff).toBeLessThan(1e-6);
     expect(full.hidden!.length).toBe(model.config.numLayers + 1);
     for (const h of full.hidden!) expect(h.shape).toEqual([1, T, C]);
     const emb = model.parameters()[0]; // wte / embed_tokens
