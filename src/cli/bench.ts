@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { benchGemm, benchTrain, writeBenchCheckpoint, type TrainBenchResult, type TrainBenchSpec } from '../pipeline/bench.js';
-import { torchBench, torchUnavailable, type TorchBench } from '../pipeline/torchref.js';
+import { torchBench, torchGreedy, torchUnavailable, type TorchBench } from '../pipeline/torchref.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { backendName } from '../engine/index.js';
 import { benchGenerate } from '../eval/speed.js';
@@ -111,11 +111,16 @@ async function runAll(quick: boolean, json: boolean): Promise<number> {
   for (const [name, s] of specs.filter(([, sp]) => sp.arch === 'gpt2')) {
     const dir = writeBenchCheckpoint(s);
     try {
-      for (const batch of [1, 8]) gen.push({ name, ...benchGenerate(dir, { promptLen: 32, newTokens: quick ? 8 : 32, batch }) });
+      const newTokens = quick ? 8 : 32;
+      const torch = why ? null : torchGreedy(dir, 32, newTokens, 1);
+      for (const batch of [1, 8]) {
+        gen.push({ name, ...benchGenerate(dir, { promptLen: 32, newTokens, batch }), torch_tokens_per_s: batch === 1 && torch ? torch.tokens_per_s : null });
+      }
     } finally { fs.rmSync(dir, { recursive: true, force: true }); }
   }
-  md.push('', '| decoding | batch | new tokens/s | prefill ms |', '|---|---|---|---|',
-    ...gen.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} |`));
+  md.push('', '| decoding | batch | ours new tokens/s (KV cache) | prefill ms | PyTorch new tokens/s (torch_ref greedy, no cache, 1 thread) |',
+    '|---|---|---|---|---|',
+    ...gen.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} | ${g.torch_tokens_per_s ? g.torch_tokens_per_s.toFixed(1) : '—'} |`));
 
   log('elicitation against a local judge...');
   const elicit = await benchElicit({ rows: quick ? 640 : 3200, concurrency: 32, latencyMs: 200 });

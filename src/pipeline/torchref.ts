@@ -42,3 +42,29 @@ export function torchBench(modelDir: string, B: number, T: number, steps: number
   if (r.status !== 0) throw new Error(`torch_ref.py bench failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchBench;
 }
+
+// greedy decoding with torch_ref's model (it has no KV cache: every new token recomputes the whole sequence, the
+// reference's own `greedy` loop), timed after loading, batch 1
+const GREEDY = `
+import json, os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import torch, torch_ref as R
+torch.set_num_threads(int(sys.argv[5]))
+m = R.load(sys.argv[2]); P, N = int(sys.argv[3]), int(sys.argv[4])
+g = torch.Generator().manual_seed(0)
+ids = torch.randint(0, m.cfg["vocab_size"], (P,), generator=g).tolist()
+with torch.no_grad():
+    m(torch.tensor([ids[:4]]))
+    t = time.perf_counter()
+    for _ in range(N):
+        ids.append(int(m(torch.tensor([ids]))[0, -1].argmax()))
+    dt = time.perf_counter() - t
+print(json.dumps({"engine": "torch " + torch.__version__ + " (no KV cache: torch_ref greedy)", "tokens_per_s": N / dt}))
+`;
+
+export function torchGreedy(modelDir: string, promptLen: number, newTokens: number, threads = 1): { engine: string; tokens_per_s: number } {
+  const r = spawnSync(PY, ['-c', GREEDY, torchRefPath(), modelDir, String(promptLen), String(newTokens), String(threads)],
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`torch greedy failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
