@@ -3,7 +3,9 @@
 import cliProgress from 'cli-progress';
 import { UalError, UsageError } from '../errors.js';
 import { elicit, type ElicitProgress, type ElicitSummary } from '../uncertainty/elicit.js';
-import { isMethodName, METHODS } from '../uncertainty/methods/index.js';
+import { isMethodName, METHODS, type Elicitor } from '../uncertainty/methods/index.js';
+import { selfElicitor } from '../pipeline/self-elicitor.js';
+import { isTemplateName } from '../data/template.js';
 import { numOpt, parseOptions, printJson, requireOpt, type Command, type OptionSpec } from './command.js';
 
 const NAME = 'elicit';
@@ -14,6 +16,8 @@ const OPTIONS: OptionSpec = {
   out: { type: 'string' },
   method: { type: 'string' },
   model: { type: 'string' },
+  'model-dir': { type: 'string' },
+  template: { type: 'string' },
   'base-url': { type: 'string' },
   'api-key-env': { type: 'string' },
   concurrency: { type: 'string' },
@@ -58,8 +62,11 @@ input and output
 
 judge
   --method M           verbalized (default: the judge states a score) | sampling (disagreement of k answers)
-                       | logprobs (entropy of the first answer tokens) | self (local checkpoint; not built yet)
-  --model NAME         the judge model (required)
+                       | logprobs (entropy of the first answer tokens) | self (no server: the entropy of a local
+                       checkpoint on the sample's responses, as a share of ln V, on 0-99)
+  --model NAME         the judge model (required, except with --method self)
+  --model-dir DIR      self: the checkpoint (HF layout with tokenizer.json)
+  --template T         self: paper (default) | chat | plain, how the sample is laid out for the checkpoint
   --base-url URL       default $OPENAI_BASE_URL or https://api.openai.com/v1 (vLLM, Ollama, llama.cpp, LM Studio, OpenRouter...)
   --api-key-env VAR    the environment variable holding the API key (default OPENAI_API_KEY)
   --prompt-file FILE   verbalized: your own prompt; {{sample}} marks where the sample goes, else it is the system message
@@ -187,7 +194,16 @@ export const command: Command = {
     const input = requireOpt(NAME, 'data', (v.data ?? v.in) as string | undefined);
     const dryRun = !!v['dry-run'];
     const out = dryRun ? (v.out as string | undefined) : requireOpt(NAME, 'out', v.out as string | undefined);
-    const model = requireOpt(NAME, 'model', v.model as string | undefined);
+    let model: string;
+    let elicitor: Elicitor | undefined;
+    if (method === 'self') {
+      const dir = requireOpt(NAME, 'model-dir', v['model-dir'] as string | undefined);
+      const template = (v.template as string | undefined) ?? 'paper';
+      if (!isTemplateName(template)) throw new UsageError(`--template must be one of paper, chat, plain, got "${template}"`);
+      ({ elicitor, modelId: model } = selfElicitor(dir, template));
+    } else {
+      model = requireOpt(NAME, 'model', v.model as string | undefined);
+    }
     const baseURL = ((v['base-url'] as string | undefined) ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
     const apiKey = resolveApiKey(v['api-key-env'] as string | undefined, baseURL, !dryRun && method !== 'self');
     const progressEvery = numOpt(NAME, 'progress-every', v['progress-every'] as string | undefined, 10, { min: 0.01 });
@@ -196,7 +212,7 @@ export const command: Command = {
     let summary: ElicitSummary;
     try {
       summary = await elicit({
-        input, out, method, model, baseURL, apiKey, dryRun,
+        input, out, method, model, baseURL, apiKey, dryRun, elicitor,
         cache: v.cache as string | undefined,
         failed: v.failed as string | undefined,
         allowFailures: !!v['allow-failures'],

@@ -36,6 +36,8 @@ export interface ElicitOptions extends MethodOptions {
   allowFailures?: boolean;
   prices?: Prices;
   onProgress?: (p: ElicitProgress) => void;
+  /** a method supplied by a higher layer (--method self: a local checkpoint from pipeline/), used instead of METHODS */
+  elicitor?: Elicitor;
 }
 
 export interface ElicitProgress {
@@ -90,12 +92,12 @@ function keyOf(m: Elicitor, model: string, turns: Turn[]): string {
 
 /** The cache key of a row under these options (tests and tools use it to look rows up in the cache). */
 export function rowCacheKey(o: ElicitOptions, row: JsonRow): string {
-  return keyOf(METHODS[o.method](o), o.model, sampleTurns(row.row, row.file, row.line));
+  return keyOf(o.elicitor ?? METHODS[o.method](o), o.model, sampleTurns(row.row, row.file, row.line));
 }
 
 export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
   const t0 = Date.now();
-  const method = METHODS[o.method](o);
+  const method = o.elicitor ?? METHODS[o.method](o);
   if (!o.dryRun && !o.out) throw new UalError('UAL_USAGE', '--out is required (unless --dry-run)');
   const cachePath = o.cache ?? defaultCachePath(o.out ?? o.input);
   const prices = o.prices ?? {};

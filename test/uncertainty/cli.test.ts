@@ -162,8 +162,8 @@ describe('ual elicit (child process)', () => {
     const pasted = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--api-key-env', 'sk-pasted-key-000']);
     expect(pasted.code).toBe(2);
     expect(pasted.stderr).not.toContain('sk-pasted-key-000');
-    const self = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--model', 'm', '--method', 'self']);
-    expect(self.code).toBe(1);
-    expect(self.stderr).toMatch(/\[UAL_NOT_IMPLEMENTED\] --method self needs the training engine/);
+    const self = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--method', 'self']);
+    expect(self.code).toBe(2);
+    expect(self.stderr).toMatch(/--model-dir is required/);
   });
 });

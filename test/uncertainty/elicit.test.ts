@@ -224,10 +224,10 @@ describe('elicit against a misbehaving judge', () => {
     expect(judge.log.length).toBeLessThanOrEqual(4);
   });
 
-  it('self is not built yet: a plain error', async () => {
+  it('self without its local elicitor is a usage error, and asks no server', async () => {
     judge = await startJudge(good);
     const e = await rejection(elicit(opts(writeRows('self.jsonl', 1), path.join(dir, 'self.out.jsonl'), { method: 'self' })));
-    expect(e.code).toBe('UAL_NOT_IMPLEMENTED');
+    expect(e.code).toBe('UAL_USAGE');
     expect(judge.log.length).toBe(0);
   });
 

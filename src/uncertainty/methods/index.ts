@@ -1,5 +1,5 @@
-// The method table behind --method. Adding a method is one entry here; `self` (entropy of a local checkpoint)
-// joins once the engine lands.
+// The method table behind --method. Adding a method is one entry here; `self` (entropy of a local checkpoint) needs
+// models and the engine, so pipeline/self-elicitor.ts builds it and passes it to elicit() as `elicitor`.
 import { UalError } from '../../errors.js';
 import { logprobs } from './logprobs.js';
 import { sampling } from './sampling.js';
@@ -13,8 +13,7 @@ export const METHODS = {
   sampling,
   logprobs,
   self: (): Elicitor => {
-    throw new UalError('UAL_NOT_IMPLEMENTED', '--method self needs the training engine, which has not landed yet',
-      'use --method verbalized (default), sampling or logprobs with a judge server');
+    throw new UalError('UAL_USAGE', '--method self is built from a local checkpoint: pass it to elicit() as `elicitor` (the CLI does, from --model-dir)');
   },
 } satisfies Record<string, (o: MethodOptions) => Elicitor>;
 
