@@ -15,8 +15,14 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 export type OptionValues = Record<string, string | boolean | undefined>;
 
 export function parseOptions(cmd: string, argv: string[], options: OptionSpec): OptionValues {
+  return parseCommandLine(cmd, argv, options, false).values;
+}
+
+/** As parseOptions, for commands that also take positional arguments (`ual report DIR...`). */
+export function parseCommandLine(cmd: string, argv: string[], options: OptionSpec, allowPositionals = true): { values: OptionValues; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as OptionValues;
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: values as OptionValues, positionals };
   } catch (e) {
     throw new UsageError(`ual ${cmd}: ${(e as Error).message}`, `run "ual ${cmd} --help" for the options`);
   }

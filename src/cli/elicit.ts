@@ -94,7 +94,7 @@ function optNum(v: string | boolean | undefined, name: string, check: { int?: bo
   return v === undefined ? undefined : numOpt(NAME, name, v as string, undefined, check);
 }
 
-function resolveApiKey(envName: string | undefined, baseURL: string, needed: boolean): string {
+export function resolveApiKey(envName: string | undefined, baseURL: string, needed: boolean): string {
   if (envName !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) {
     // Never echo the value: people paste the key itself here.
     throw new UsageError('--api-key-env takes the NAME of an environment variable (e.g. OPENROUTER_API_KEY), not the key');

@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).command,
   eval: async () => (await import('./eval.js')).command,
   analyze: async () => (await import('./analyze.js')).command,
+  report: async () => (await import('./report.js')).command,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,8 @@ export interface BatchGenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** sampling seed; each row gets its own PRNG seeded with it, as a lone generate() call would (default 0) */
   seed?: number;
+  /** per-row sampling seeds instead of `seed` (several samples of one prompt in one batch) */
+  rowSeeds?: readonly number[];
   /** a row ends after producing any of these ids (the id is kept, as HF keeps eos) */
   stopIds?: readonly number[];
   /** a row also ends when this says so after its latest token (text-level stop strings) */
@@ -51,7 +53,7 @@ export function generateBatch(model: CausalLM, prompts: readonly (readonly numbe
   const total = Math.min(limit, Math.max(...lens.map((l) => l + o.maxNewTokens)));
   const V = model.config.vocabSize;
   const stop = new Set(o.stopIds ?? []);
-  const rngs = prompts.map(() => new Rng(o.seed ?? 0));
+  const rngs = prompts.map((_, b) => new Rng(o.rowSeeds?.[b] ?? o.seed ?? 0));
   const done = new Array<boolean>(B).fill(false);
 
   noGrad(() => {
@@ -100,6 +102,7 @@ export function generateAll(model: CausalLM, prompts: readonly (readonly number[
     const idx = order.slice(s, s + bs);
     const r = generateBatch(model, idx.map((i) => prompts[i]), {
       ...o, shouldStop: o.shouldStop ? (row, ids) => o.shouldStop!(idx[row], ids) : undefined,
+      rowSeeds: o.rowSeeds ? idx.map((i) => o.rowSeeds![i]) : undefined,
     });
     idx.forEach((i, k) => { newIds[i] = r.newIds[k]; stopReasons[i] = r.stopReasons[k]; });
     o.onProgress?.(Math.min(s + bs, order.length), order.length);

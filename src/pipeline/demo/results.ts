@@ -1,0 +1,105 @@
+// The demo's results.json: one schema (zod) that the demo writes and `ual report` reads, so a hand-edited or
+// truncated file is named with the field that is wrong instead of rendering a half-empty report.
+import { z } from 'zod';
+
+/** An interval estimate over seeds: mean and a two-sided 95% Student-t interval; per_seed follows config.seeds. */
+export const Estimate = z.object({
+  mean: z.number(),
+  lo: z.number(),
+  hi: z.number(),
+  n: z.number().int().nonnegative(),
+  per_seed: z.array(z.number()),
+});
+export type Estimate = z.infer<typeof Estimate>;
+
+export const MethodInfo = z.object({
+  id: z.string(), // 'sft' | 'ls' | 'ual' | 'ual-oracle'
+  label: z.string(),
+  description: z.string(),
+  /** an upper bound that uses knowledge a real user does not have (the true answer distribution) */
+  oracle: z.boolean(),
+});
+export type MethodInfo = z.infer<typeof MethodInfo>;
+
+export const MetricInfo = z.object({
+  id: z.string(), // 'accuracy' | 'validity' | 'coverage' | 'tv' | 'ece' | 'silhouette' | ...
+  label: z.string(),
+  description: z.string(),
+  /** which prompts it is measured on: low-entropy, high-entropy, or all */
+  tasks: z.enum(['low', 'high', 'all']),
+  higher_is_better: z.boolean(),
+});
+export type MetricInfo = z.infer<typeof MetricInfo>;
+
+/** One fine-tuned model: method x seed. metrics[metric id] is that run's value; per_type[task type][metric id]. */
+export const RunResult = z.object({
+  method: z.string(),
+  seed: z.number().int(),
+  dir: z.string(), // run directory, relative to the results.json's folder
+  metrics: z.record(z.string(), z.number()),
+  per_type: z.record(z.string(), z.record(z.string(), z.number())),
+  loss_curve: z.array(z.object({ step: z.number().int(), loss: z.number() })),
+  train_seconds: z.number(),
+});
+export type RunResult = z.infer<typeof RunResult>;
+
+export const SummaryRow = z.object({ method: z.string(), metric: z.string() }).extend(Estimate.shape);
+export type SummaryRow = z.infer<typeof SummaryRow>;
+
+/** Paired over seeds (same seed = same data order and init): a - b per seed, then a t interval of the differences. */
+export const DifferenceRow = z.object({ a: z.string(), b: z.string(), metric: z.string() }).extend(Estimate.shape);
+export type DifferenceRow = z.infer<typeof DifferenceRow>;
+
+export const PerTypeRow = z.object({ method: z.string(), type: z.string(), metric: z.string() }).extend(Estimate.shape);
+export type PerTypeRow = z.infer<typeof PerTypeRow>;
+
+/** One training row's uncertainty and the epsilon each UAL variant trained it with. */
+export const EpsilonRow = z.object({
+  type: z.string(), // task type, e.g. 'arith-1', 'fruit'
+  entropy: z.enum(['low', 'high']),
+  oracle_entropy: z.number(), // nats, of the prompt's true answer distribution
+  score: z.number(), // elicited uncertainty 0-99
+  epsilon: z.number(), // from the elicited score (method 'ual')
+  oracle_epsilon: z.number(), // from the oracle entropy (method 'ual-oracle')
+});
+export type EpsilonRow = z.infer<typeof EpsilonRow>;
+
+/** Hidden states of one model projected on the first two principal components of one next-token pair. */
+export const ClusterPanel = z.object({
+  method: z.string(),
+  seed: z.number().int(),
+  tokens: z.tuple([z.string(), z.string()]),
+  silhouette: z.number(),
+  points: z.array(z.object({ x: z.number(), y: z.number(), label: z.union([z.literal(0), z.literal(1)]) })),
+});
+export type ClusterPanel = z.infer<typeof ClusterPanel>;
+
+export const DemoResults = z.object({
+  format: z.literal('ual-demo-results/1'),
+  created: z.string(),
+  config: z.object({
+    quick: z.boolean(),
+    seeds: z.array(z.number().int()),
+    benchmark: z.record(z.string(), z.unknown()), // generator settings and split sizes
+    base: z.record(z.string(), z.unknown()), // base model: architecture, pretraining steps, final loss
+    teacher: z.record(z.string(), z.unknown()), // the model uncertainty is elicited from
+    finetune: z.record(z.string(), z.unknown()), // shared fine-tuning settings (equal budgets)
+    elicitation: z.record(z.string(), z.unknown()), // method, model, base_url (never a key), agreement with the oracle
+    evaluation: z.record(z.string(), z.unknown()), // samples per prompt, temperature, test sizes
+    versions: z.record(z.string(), z.string()), // ual, node, backend, blas, os
+    elapsed_s: z.number(),
+  }),
+  methods: z.array(MethodInfo),
+  metrics: z.array(MetricInfo),
+  task_types: z.array(z.object({ id: z.string(), label: z.string(), entropy: z.enum(['low', 'high']), oracle_entropy: z.number() })),
+  runs: z.array(RunResult),
+  summary: z.array(SummaryRow),
+  differences: z.array(DifferenceRow),
+  per_type: z.array(PerTypeRow),
+  epsilon: z.array(EpsilonRow),
+  clusters: z.array(ClusterPanel),
+});
+export type DemoResults = z.infer<typeof DemoResults>;
+
+export const RESULTS_FILE = 'results.json';
+export const REPORT_FILE = 'report.html';

@@ -1,0 +1,148 @@
+// `ual demo --quick` as a user runs it (CI runs this): it finishes, writes results.json that the schema accepts
+// with every method, seed and interval, and a report whose numbers are results.json's. Plus: bad --out and flags
+// fail before anything is written, and --base-url elicits through a real (local) judge without leaking its key.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli, runCli, type Ran } from '../helpers/cli.js';
+import { DemoResults } from '../../src/pipeline/demo/results.js';
+import { completion, startJudge, type Judge } from '../uncertainty/judge-server.js';
+import { CHROMIUM, chromiumMissing, expectReportShows, inspectReport } from '../helpers/report-browser.js';
+
+const { bin, cleanup } = buildCli('demo');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-demo-cli-'));
+afterAll(() => { cleanup(); fs.rmSync(tmp, { recursive: true, force: true }); });
+
+describe('ual demo --quick', () => {
+  const out = path.join(tmp, 'quick');
+  let ran: Ran;
+  let results: DemoResults;
+  beforeAll(async () => {
+    ran = await runCli(bin, ['demo', '--quick', '--out', out, '--json']);
+    if (ran.code === 0) results = DemoResults.parse(JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')));
+  }, 300_000);
+
+  it('exits 0 and writes results.json and report.html', () => {
+    expect(ran.code, ran.stderr).toBe(0);
+    const last = JSON.parse(ran.stdout.trim().split('\n').pop()!);
+    expect(last.results).toBe(path.join(out, 'results.json'));
+    expect(fs.statSync(path.join(out, 'report.html')).size).toBeGreaterThan(10_000);
+  });
+
+  it('reports stages with an ETA on stderr', () => {
+    for (const stage of ['pre-train base model', 'train teacher model', 'elicit uncertainty, seed 1', 'fine-tune ual, seed 3', 'evaluate sft, seed 2']) {
+      expect(ran.stderr).toContain(`[${stage}]`);
+    }
+    expect(ran.stderr).toMatch(/eta \d+(m\d\ds|s)/);
+  });
+
+  it('names sft, ls and ual with a value per seed and an interval around the mean for every metric', () => {
+    expect(results.config.seeds).toEqual([1, 2, 3]);
+    const methods = results.methods.map((m) => m.id);
+    for (const m of ['sft', 'ls', 'ual']) expect(methods).toContain(m);
+    expect(results.methods.find((m) => m.id === 'ual-oracle')!.oracle).toBe(true);
+    for (const m of methods) {
+      for (const metric of results.metrics) {
+        const row = results.summary.find((s) => s.method === m && s.metric === metric.id)!;
+        expect(row.per_seed).toHaveLength(3);
+        for (const v of row.per_seed) expect(Number.isFinite(v)).toBe(true);
+        expect(row.lo).toBeLessThanOrEqual(row.mean + 1e-12);
+        expect(row.hi).toBeGreaterThanOrEqual(row.mean - 1e-12);
+        // per_seed are the runs' own values, in seed order
+        const runs = results.config.seeds.map((seed) => results.runs.find((r) => r.method === m && r.seed === seed)!);
+        expect(row.per_seed).toEqual(runs.map((r) => r.metrics[metric.id]));
+      }
+    }
+    for (const [a, b] of [['ual', 'sft'], ['ual', 'ls']]) {
+      const d = results.differences.find((x) => x.a === a && x.b === b && x.metric === 'accuracy')!;
+      const va = results.summary.find((s) => s.method === a && s.metric === 'accuracy')!.per_seed;
+      const vb = results.summary.find((s) => s.method === b && s.metric === 'accuracy')!.per_seed;
+      d.per_seed.forEach((x, i) => expect(x).toBeCloseTo(va[i] - vb[i], 6));
+    }
+  });
+
+  it('trains every method with the same budget from the same base, and UAL with the mean epsilon LS uses', () => {
+    const cfgOf = (r: { dir: string }) => JSON.parse(fs.readFileSync(path.join(out, r.dir, 'train_config.json'), 'utf8'));
+    const cfgs = results.runs.map(cfgOf);
+    for (const c of cfgs) {
+      expect(c.steps).toBe(cfgs[0].steps);
+      expect(c.batchSize).toBe(cfgs[0].batchSize);
+      expect(c.lr).toBe(cfgs[0].lr);
+      expect(c.model).toBe(path.join(out, 'base'));
+    }
+    const ual = fs.readFileSync(path.join(out, 'data', 'train-s1.ual.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epsilon as number);
+    const mean = ual.reduce((a, b) => a + b, 0) / ual.length;
+    expect(Math.abs(mean - cfgs.find((c) => c.loss === 'ls').epsilon)).toBeLessThan(2e-3);
+    // the oracle gives the one-answer arithmetic rows no smoothing at all
+    expect(results.epsilon.filter((r) => r.entropy === 'low').every((r) => r.oracle_epsilon === 0)).toBe(true);
+  });
+
+  it.skipIf(chromiumMissing)(`report.html renders in Chromium with results.json's numbers (needs ${CHROMIUM})`, async () => {
+    const shot = process.env.UAL_DEMO_SCREENSHOT ?? path.join(tmp, 'demo-report.png');
+    const seen = await inspectReport(path.join(out, 'report.html'), shot);
+    expectReportShows(seen, results);
+  });
+
+  it('finishes within the quick budget (2 minutes)', () => {
+    expect(results.config.elapsed_s).toBeLessThan(120);
+  });
+});
+
+describe('ual demo: bad flags and directories', () => {
+  it('refuses a non-empty directory that is not a previous demo, and leaves it alone', async () => {
+    const dir = path.join(tmp, 'mine');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'keep me');
+    const r = await runCli(bin, ['demo', '--quick', '--out', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not empty and not a previous demo's directory/);
+    expect(fs.readdirSync(dir)).toEqual(['notes.txt']);
+  });
+
+  it('needs --base-url and --model together, and a positive --seeds', async () => {
+    const a = await runCli(bin, ['demo', '--quick', '--out', path.join(tmp, 'x'), '--base-url', 'http://127.0.0.1:9']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/--base-url and --model go together/);
+    const b = await runCli(bin, ['demo', '--quick', '--out', path.join(tmp, 'y'), '--seeds', '0']);
+    expect(b.code).toBe(2);
+    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+    expect(fs.existsSync(path.join(tmp, 'y'))).toBe(false);
+  });
+});
+
+describe('ual demo --base-url: a real judge server', () => {
+  let judge: Judge;
+  const KEY = 'sk-demo-secret-4242';
+  beforeAll(async () => {
+    // open-endedness by keyword, as a judge might: arithmetic low, open requests high
+    judge = await startJudge((s) => {
+      const text = s.body.messages.map((m) => m.content).join('\n');
+      return { json: completion(`{"score": ${/How many/.test(text) ? 3 : 80}}`) };
+    });
+  });
+  afterAll(() => judge.close());
+
+  it('elicits every training row from the judge, with the key from the environment and nowhere on disk', async () => {
+    const out = path.join(tmp, 'judged');
+    const r = await runCli(bin, ['demo', '--quick', '--seeds', '1', '--out', out, '--base-url', judge.url, '--model', 'judge-1',
+      '--api-key-env', 'DEMO_JUDGE_KEY', '--json'], { DEMO_JUDGE_KEY: KEY });
+    expect(r.code, r.stderr).toBe(0);
+    // identical rows (the same request drawn with the same answer) are asked once: the cache keys on the sample
+    const rows = new Set(fs.readFileSync(path.join(out, 'data', 'train-s1.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => { const r = JSON.parse(l); return `${r.instruction}\u0000${r.output}`; }));
+    expect(judge.log.length).toBe(rows.size);
+    for (const s of judge.log) {
+      expect(s.auth).toBe(`Bearer ${KEY}`);
+      expect(s.body.model).toBe('judge-1');
+    }
+    const results = DemoResults.parse(JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')));
+    expect(results.config.elicitation.method).toBe('verbalized');
+    expect(results.config.elicitation.model).toBe('judge-1');
+    // the judge separated the task types perfectly, so its scores rank like the oracle's entropy
+    expect((results.config.elicitation.spearman_with_oracle as number[])[0]).toBeGreaterThan(0.8);
+    const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+    for (const f of walk(out)) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
+    expect(r.stdout + r.stderr).not.toContain(KEY);
+  }, 300_000);
+});
