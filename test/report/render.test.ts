@@ -70,7 +70,7 @@ describe('renderReport', () => {
     expect(html).toContain('data-metric="accuracy" title="exact answers on precise prompts">Accuracy ↑');
     expect(html).toContain('data-metric="tv" title="total variation to the true answer distribution">TV distance ↓');
     const rows = html.match(/<table data-table="summary">[\s\S]*?<\/table>/)![0].split('<tr').slice(2);
-    expect(rows.map((r) => [r.startsWith(' class="oracle"'), r.includes('oracle upper bound')]))
+    expect(rows.map((r) => [r.startsWith(' class="oracle"'), r.includes('oracle uncertainty')]))
       .toEqual(results.methods.map((m) => [m.oracle, m.oracle]));
     expect(html).toContain('(&lt;i&gt;baseline&lt;/i&gt;)');
   });

@@ -16,7 +16,7 @@ export const MethodInfo = z.object({
   id: z.string(), // 'sft' | 'ls' | 'ual' | 'ual-oracle'
   label: z.string(),
   description: z.string(),
-  /** an upper bound that uses knowledge a real user does not have (the true answer distribution) */
+  /** given knowledge a real user does not have (the true answer distribution): the best case for elicitation */
   oracle: z.boolean(),
 });
 export type MethodInfo = z.infer<typeof MethodInfo>;

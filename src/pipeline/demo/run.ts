@@ -48,7 +48,7 @@ export const METHODS: readonly MethodInfo[] = [
   { id: 'sft', label: 'SFT', description: 'plain cross-entropy (epsilon 0)', oracle: false },
   { id: 'ls', label: 'LS', description: 'label smoothing with one constant epsilon for every row (the mean UAL epsilon)', oracle: false },
   { id: 'ual', label: 'UAL', description: 'per-row epsilon from the elicited uncertainty (paper mapping, same mean)', oracle: false },
-  { id: 'ual-oracle', label: 'UAL (oracle)', description: 'per-row epsilon from the true answer entropy: an upper bound a real user does not have', oracle: true },
+  { id: 'ual-oracle', label: 'UAL (oracle)', description: 'per-row epsilon from the true answer entropy: perfect uncertainty estimates, which a real user does not have (the best elicitation can do)', oracle: true },
 ];
 
 export const METRICS: readonly MetricInfo[] = [

@@ -22,7 +22,7 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
   const oracle = new Set(r.methods.filter((m) => m.oracle).map((m) => m.id));
   const methodLabels = r.methods.map((m) => m.label);
   const methodHeader = (method: string) => `<th scope="row" data-method="${esc(method)}">${esc(label.get(method)!)}` +
-    (oracle.has(method) ? ' <span class="tag">oracle upper bound</span>' : '') + '</th>';
+    (oracle.has(method) ? ' <span class="tag">oracle uncertainty</span>' : '') + '</th>';
   const rowClass = (method: string) => (oracle.has(method) ? ' class="oracle"' : '');
   let charts = 0;
   const chart = (spec: Parameters<typeof toSvg>[0]) => toSvg(spec, `${id}-c${++charts}`);
@@ -34,9 +34,10 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
     `<p class="what">What this is: the results of <code>ual demo</code> (created ${esc(r.created)}${c.quick ? ', quick mode' : ''}). ` +
     `A small base model is fine-tuned on the demo's benchmark once per method and seed (seeds ${esc(c.seeds.join(', '))}), with equal ` +
     'training budgets, then evaluated on held-out prompts. Each number is the mean over seeds with a two-sided 95% Student-t interval ' +
-    'in brackets; ↑ marks metrics where higher is better, ↓ where lower is. An "oracle upper bound" uses knowledge a real user does not ' +
-    'have (the true answer distribution) and shows how far better uncertainty estimates could take the method.</p>',
-    `<dl class="legend">${r.methods.map((m) => `<dt>${esc(m.label)}${m.oracle ? ' <span class="tag">oracle upper bound</span>' : ''}</dt><dd>${esc(m.description)}</dd>`).join('')}` +
+    'in brackets; ↑ marks metrics where higher is better, ↓ where lower is. A method tagged "oracle uncertainty" is given ' +
+    'perfect uncertainty estimates (from the true answer distribution, which a real user does not have): it bounds what better ' +
+    'elicitation could do for the method, not what the method can reach on every metric.</p>',
+    `<dl class="legend">${r.methods.map((m) => `<dt>${esc(m.label)}${m.oracle ? ' <span class="tag">oracle uncertainty</span>' : ''}</dt><dd>${esc(m.description)}</dd>`).join('')}` +
     `${r.metrics.map((m) => `<dt>${esc(m.label)} ${arrow(m)}</dt><dd>${esc(m.description)} (${TASKS[m.tasks]})</dd>`).join('')}</dl>`);
 
   h3('results', 'Results: mean [95% interval] over seeds');

@@ -7,13 +7,13 @@ import { loadReportInput, type ReportSource } from './load.js';
 import { trainSection } from './train-section.js';
 
 const CSS = `
-body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
+body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; max-width: 1400px; margin: 2em auto; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 2px solid #ccc; margin-top: 2.5em; padding-bottom: .2em; } h3 { margin-top: 1.8em; } h4 { margin: .5em 0 .3em; }
 p.what { background: #f5f7fa; border-left: 4px solid #4c78a8; padding: .6em 1em; }
 table { border-collapse: collapse; margin: .5em 0 1em; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: left; vertical-align: top; }
 thead th { background: #f0f0f0; } td { white-space: nowrap; } table.kv td { white-space: normal; word-break: break-all; max-width: 36em; }
-.ci { color: #666; font-size: .9em; } .na { color: #999; }
+.ci { color: #666; font-size: .85em; display: block; } .na { color: #999; }
 tr.oracle { background: #fbf6e9; font-style: italic; }
 .tag { font-size: .75em; font-style: normal; background: #e8c468; color: #222; border-radius: 3px; padding: 0 .35em; white-space: nowrap; }
 td.sig.better { background: #dff0d8; } td.sig.worse { background: #f7dede; }
