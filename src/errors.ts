@@ -1,22 +1,30 @@
 // User-facing errors: a stable code, a message naming the file/line/field, and the fix. The CLI prints these
 // without a stack trace and exits non-zero; anything else is a bug and keeps its stack.
 
-export type UalErrorCode =
-  | 'UAL_USAGE'
-  | 'UAL_CONFIG'
-  | 'UAL_DATA_BAD_ROW'
-  | 'UAL_DATA_BAD_FILE'
-  | 'UAL_CHECKPOINT'
-  | 'UAL_TOKENIZER'
-  | 'UAL_MODEL_INPUT'
-  | 'UAL_TRAIN_NONFINITE'
-  | 'UAL_ELICIT_PARSE'
-  | 'UAL_ELICIT_HTTP'
-  | 'UAL_ELICIT_AUTH'
-  | 'UAL_ELICIT_FAILED'
-  | 'UAL_ELICIT_UNSUPPORTED'
-  | 'UAL_NOT_IMPLEMENTED'
-  | 'UAL_IO';
+const UAL_ERROR_CODES = [
+  'UAL_USAGE',
+  'UAL_CONFIG',
+  'UAL_DATA_BAD_ROW',
+  'UAL_DATA_BAD_FILE',
+  'UAL_CHECKPOINT',
+  'UAL_TOKENIZER',
+  'UAL_MODEL_INPUT',
+  'UAL_TRAIN_NONFINITE',
+  'UAL_ELICIT_PARSE',
+  'UAL_ELICIT_HTTP',
+  'UAL_ELICIT_AUTH',
+  'UAL_ELICIT_FAILED',
+  'UAL_ELICIT_UNSUPPORTED',
+  'UAL_NOT_IMPLEMENTED',
+  'UAL_IO',
+] as const;
+
+export type UalErrorCode = (typeof UAL_ERROR_CODES)[number];
+
+/** A code that crossed a process boundary as a string. */
+export function isUalCode(s: string): s is UalErrorCode {
+  return (UAL_ERROR_CODES as readonly string[]).includes(s);
+}
 
 export class UalError extends Error {
   readonly code: UalErrorCode;

@@ -1,5 +1,6 @@
 // `ual demo`: the offline end-to-end UAL experiment on the embedded benchmark (src/pipeline/demo), with stage
 // progress and ETA on stderr, results.json and report.html in --out.
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { runDemo, type DemoProgress, type JudgeSettings } from '../pipeline/demo/run.js';
@@ -14,13 +15,14 @@ const OPTIONS: OptionSpec = {
   out: { type: 'string' },
   seeds: { type: 'string' },
   quick: { type: 'boolean' },
+  jobs: { type: 'string' },
   'base-url': { type: 'string' },
   model: { type: 'string' },
   'api-key-env': { type: 'string' },
   json: { type: 'boolean' },
 };
 
-const USAGE = `usage: ual demo [--out DIR] [--seeds N] [--quick] [--base-url URL --model NAME]
+const USAGE = `usage: ual demo [--out DIR] [--seeds N] [--quick] [--jobs N] [--base-url URL --model NAME]
 
 Runs Uncertainty-Aware Learning end to end on a benchmark the demo generates (arithmetic word problems with one
 right answer; open requests with a known answer distribution), with no downloads: pre-trains a small base model,
@@ -30,7 +32,9 @@ DIR/results.json and DIR/report.html.
 
   --out DIR            where everything goes (default ual-demo); must be new, empty or a previous demo's
   --seeds N            fine-tuning seeds (default 3); intervals are 95% Student-t over seeds
-  --quick              a small, fast run of the same pipeline (about 2 minutes; numbers are rough)
+  --quick              a small, fast run of the same pipeline (under a minute; numbers are rough)
+  --jobs N             fine-tune/evaluate runs at a time, each in its own process with one BLAS thread
+                       (default: 2 with 2+ cores; 1 runs them one by one in this process, as before)
   --base-url URL       elicit from this OpenAI-compatible server (verbalized) instead of the demo's teacher
   --model NAME         the judge model at --base-url
   --api-key-env VAR    environment variable with the judge's API key (default OPENAI_API_KEY; never logged)
@@ -62,6 +66,7 @@ export const command: Command = {
     const v = parseOptions(NAME, argv, OPTIONS);
     const out = (v.out as string | undefined) ?? 'ual-demo';
     const seeds = numOpt(NAME, 'seeds', v.seeds as string | undefined, 3, { int: true, min: 1, max: 30 });
+    const jobs = numOpt(NAME, 'jobs', v.jobs as string | undefined, Math.min(2, os.availableParallelism()), { int: true, min: 1, max: 64 });
     const baseURL = v['base-url'] as string | undefined;
     const model = v.model as string | undefined;
     if ((baseURL === undefined) !== (model === undefined)) throw new UsageError('--base-url and --model go together: the judge server and its model');
@@ -70,7 +75,7 @@ export const command: Command = {
       : undefined;
     const t0 = Date.now();
     await runDemo({
-      out, seeds, quick: !!v.quick, judge, onProgress: progressPrinter(),
+      out, seeds, quick: !!v.quick, judge, jobs, onProgress: progressPrinter(),
       onLog: (line) => process.stderr.write(`demo: ${line}\n`),
     });
     const report = path.join(out, REPORT_FILE);

@@ -32,7 +32,8 @@ describe('ual demo --quick', () => {
 
   it('reports stages with an ETA on stderr', () => {
     for (const stage of ['pre-train base model', 'train teacher model', 'elicit uncertainty, seed 1', 'fine-tune ual, seed 3', 'evaluate sft, seed 2']) {
-      expect(ran.stderr).toContain(`[${stage}]`);
+      // two runs at a time on 2+ cores: "[fine-tune ual, seed 3 | evaluate ls, seed 3]"
+      expect(ran.stderr).toMatch(new RegExp(`\\[([^\\]]* \\| )?${stage}( \\| [^\\]]*)?\\]`));
     }
     expect(ran.stderr).toMatch(/eta \d+(m\d\ds|s)/);
   });
@@ -86,6 +87,33 @@ describe('ual demo --quick', () => {
 
   it('finishes within the quick budget (2 minutes)', () => {
     expect(results.config.elapsed_s).toBeLessThan(120);
+  });
+
+  it('runs two fine-tunes at a time in child processes on 2+ cores, with the results of one at a time', () => {
+    const at = results.config.finetune.runs_at_once as number;
+    expect(at).toBe(Math.min(2, os.availableParallelism()));
+    if (at > 1) expect(ran.stderr).toMatch(/\[(fine-tune|evaluate) [^\]|]+ \| (fine-tune|evaluate) [^\]]+\]/);
+  });
+});
+
+describe('ual demo: a run in a child process', () => {
+  it('brings a UalError back from the child with its code, message and hint, and writes nothing', async () => {
+    const run = await import(path.join(path.dirname(bin), '..', 'dist', 'pipeline', 'demo', 'run.js')) as typeof import('../../src/pipeline/demo/run.js');
+    const errors = await import(path.join(path.dirname(bin), '..', 'dist', 'errors.js')) as typeof import('../../src/errors.js');
+    expect(run.canRunInChildren()).toBe(true);
+    const missing = path.join(tmp, 'no-such-model');
+    const { resolveTrainConfig } = await import(path.join(path.dirname(bin), '..', 'dist', 'train', 'config.js')) as typeof import('../../src/train/config.js');
+    const data = path.join(tmp, 'one-row.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ instruction: 'Name a fruit.', input: '', output: 'apple.' }) + '\n');
+    const job = {
+      method: 'sft', seed: 1, test: { arithmetic: [], open: [] }, eval: { samples: 1, topP: 0.9, clusterTokens: 2, perToken: 2, panelPoints: 2 },
+      cfg: resolveTrainConfig({}, { model: missing, data, out: path.join(tmp, 'child-out'), steps: 1 }),
+    };
+    const err = await run.runInChild(job, {}).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(errors.UalError);
+    expect((err as InstanceType<typeof errors.UalError>).code).toBe('UAL_CHECKPOINT');
+    expect((err as Error).message).toContain(missing);
+    expect(fs.existsSync(path.join(tmp, 'child-out'))).toBe(false);
   });
 });
 
