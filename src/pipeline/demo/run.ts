@@ -115,11 +115,10 @@ function trainConfig(p: Partial<TrainConfig>): TrainConfig {
   return resolveTrainConfig({}, { format: 'auto', template: 'paper', shuffle: true, saveEvery: 0, ...p });
 }
 
-async function runTraining(cfg: TrainConfig, clock: Clock, curve?: { step: number; loss: number }[]): Promise<number> {
+/** Train the base or the teacher in this process; returns the last step's loss. */
+async function runTraining(cfg: TrainConfig, clock: Clock): Promise<number> {
   let last = NaN;
-  await train(cfg, {
-    onStep: (m: StepMetrics) => { last = m.loss; curve?.push({ step: m.step, loss: round(m.loss, 5) }); clock.advance(1); },
-  });
+  await train(cfg, { onStep: (m: StepMetrics) => { last = m.loss; clock.advance(1); } });
   return last;
 }
 
