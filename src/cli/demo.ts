@@ -7,6 +7,7 @@ import { runDemo, type DemoProgress, type JudgeSettings } from '../pipeline/demo
 import { REPORT_FILE, RESULTS_FILE } from '../pipeline/demo/results.js';
 import { writeReport } from '../pipeline/report/index.js';
 import { resolveApiKey } from './elicit.js';
+import { fmtDuration } from './progress.js';
 import { numOpt, parseOptions, printJson, type Command, type OptionSpec } from './command.js';
 
 const NAME = 'demo';
@@ -40,12 +41,6 @@ DIR/results.json and DIR/report.html.
   --api-key-env VAR    environment variable with the judge's API key (default OPENAI_API_KEY; never logged)
   --json               print {out, results, report, elapsed_s} as JSON on the last line of stdout`;
 
-function clock(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
-}
-
 /** A line when the stage changes, otherwise at most one every few seconds: readable in a terminal and in CI logs. */
 function progressPrinter(): (p: DemoProgress) => void {
   let stage = '', last = 0;
@@ -54,7 +49,7 @@ function progressPrinter(): (p: DemoProgress) => void {
     if (p.stage === stage && now - last < 5000) return;
     stage = p.stage;
     last = now;
-    process.stderr.write(`demo [${p.stage}] ${(100 * p.fraction).toFixed(0)}% · ${clock(p.elapsedS)} elapsed · eta ${clock(p.etaS)}\n`);
+    process.stderr.write(`demo [${p.stage}] ${(100 * p.fraction).toFixed(0)}% · ${fmtDuration(p.elapsedS)} elapsed · eta ${fmtDuration(p.etaS)}\n`);
   };
 }
 
@@ -81,7 +76,7 @@ export const command: Command = {
     const report = path.join(out, REPORT_FILE);
     await writeReport([out], report);
     const elapsed = (Date.now() - t0) / 1000;
-    process.stderr.write(`demo: done in ${clock(elapsed)}: ${path.join(out, RESULTS_FILE)}, ${report}\n`);
+    process.stderr.write(`demo: done in ${fmtDuration(elapsed)}: ${path.join(out, RESULTS_FILE)}, ${report}\n`);
     if (v.json) printJson({ out, results: path.join(out, RESULTS_FILE), report, elapsed_s: Math.round(elapsed * 10) / 10 });
     return 0;
   },

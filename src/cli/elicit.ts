@@ -1,6 +1,7 @@
 // `ual elicit`: rate every training row's open-endedness (0–99) with a stronger LLM, cached and resumable.
 // Parses flags, finds the API key, shows progress on stderr and prints the summary; the run lives in src/uncertainty.
 import cliProgress from 'cli-progress';
+import { fmtDuration } from './progress.js';
 import { UalError, UsageError } from '../errors.js';
 import { elicit, type ElicitProgress, type ElicitSummary } from '../uncertainty/elicit.js';
 import { isMethodName, METHODS, type Elicitor } from '../uncertainty/methods/index.js';
@@ -115,20 +116,13 @@ function fmtCount(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)}k` : String(n);
 }
 
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 90) return `${Math.round(s)}s`;
-  if (s < 5400) return `${Math.round(s / 60)}m`;
-  return `${(s / 3600).toFixed(1)}h`;
-}
-
 function stats(p: ElicitProgress): { rps: string; eta: string; tokens: string; cost: string } {
   const secs = p.elapsedMs / 1000;
   const rated = p.done - p.skipped;
   const eta = rated > 0 ? ((p.total - p.done) * secs) / rated : Infinity;
   return {
     rps: secs > 0 ? (p.requests / secs).toFixed(1) : '0.0',
-    eta: p.done >= p.total ? '0s' : fmtTime(eta),
+    eta: p.done >= p.total ? '0s' : fmtDuration(eta),
     tokens: fmtCount(p.promptTokens + p.completionTokens),
     cost: p.costUsd === null ? '' : ` | $${p.costUsd.toFixed(4)}`,
   };

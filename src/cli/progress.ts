@@ -27,3 +27,11 @@ export function progress(label: string, total: number, fields: string): Progress
     stop() {},
   };
 }
+
+/** Seconds for a person: "42s", "4m07s", "1.5h"; "?" when not known yet. */
+export function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s >= 5400) return `${(s / 3600).toFixed(1)}h`;
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+}

@@ -73,3 +73,23 @@ export function tInterval(xs: ArrayLike<number>): { mean: number; lo: number; hi
   const half = t975(n - 1) * sem(xs);
   return { mean: m, lo: m - half, hi: m + half, n };
 }
+
+/** Spearman rank correlation (average ranks for ties). */
+export function spearman(a: readonly number[], b: readonly number[]): number {
+  const rank = (xs: readonly number[]) => {
+    const idx = xs.map((_, i) => i).sort((i, j) => xs[i] - xs[j]);
+    const r = new Array<number>(xs.length);
+    for (let i = 0; i < idx.length;) {
+      let j = i;
+      while (j + 1 < idx.length && xs[idx[j + 1]] === xs[idx[i]]) j++;
+      for (let k = i; k <= j; k++) r[idx[k]] = (i + j) / 2;
+      i = j + 1;
+    }
+    return r;
+  };
+  const ra = rank(a), rb = rank(b);
+  const n = a.length, ma = ra.reduce((s, x) => s + x, 0) / n, mb = rb.reduce((s, x) => s + x, 0) / n;
+  let num = 0, da = 0, db = 0;
+  for (let i = 0; i < n; i++) { num += (ra[i] - ma) * (rb[i] - mb); da += (ra[i] - ma) ** 2; db += (rb[i] - mb) ** 2; }
+  return da > 0 && db > 0 ? num / Math.sqrt(da * db) : 0;
+}

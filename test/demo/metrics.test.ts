@@ -1,8 +1,7 @@
 // The demo's scoring against ground truth and its seed statistics, on hand-computed cases.
 import { describe, expect, it } from 'vitest';
 import { aggregate, openScores, tvFloor } from '../../src/pipeline/demo/metrics.js';
-import { spearman } from '../../src/pipeline/demo/run.js';
-import { t975, tInterval } from '../../src/eval/stats.js';
+import { spearman, t975, tInterval } from '../../src/eval/stats.js';
 import type { RunResult } from '../../src/pipeline/demo/results.js';
 
 describe('openScores', () => {

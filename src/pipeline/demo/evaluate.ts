@@ -11,7 +11,7 @@ import { generateAll } from '../../eval/generate.js';
 import { codecFromTokenizer } from '../../eval/text.js';
 import { promptEncoder } from '../../eval/prompts.js';
 import { scoreAnswer } from '../../eval/extract.js';
-import { round } from '../../eval/stats.js';
+import { mean, round } from '../../eval/stats.js';
 import type { TokenSeq } from '../../eval/rows.js';
 import { Rng } from '../../util/rng.js';
 import { TASK_TYPES, taskType, type TestSplit } from './benchmark.js';
@@ -48,10 +48,6 @@ export function referenceSeqs(tk: Tokenizer, pairs: readonly { instruction: stri
     const tok = tokenizeSegments(segs, tk, { prefix });
     return { ids: tok.inputIds, labels: tok.labels, line: i + 1 };
   });
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function arithmeticAccuracy(model: CausalLM, tk: Tokenizer, test: TestSplit): Record<string, number> {

@@ -16,7 +16,7 @@ import { nativeInfo } from '../../engine/backends/native.js';
 import { resolveTrainConfig, type TrainConfig } from '../../train/config.js';
 import { train, type StepMetrics } from '../../train/trainer.js';
 import { elicit, type ElicitSummary } from '../../uncertainty/elicit.js';
-import { round } from '../../eval/stats.js';
+import { round, spearman } from '../../eval/stats.js';
 import { smooth } from '../smooth.js';
 import { selfElicitor } from '../self-elicitor.js';
 import { benchmarkWords, pretrainText, taskType, testSplit, trainSplit, TASK_TYPES, type Sample } from './benchmark.js';
@@ -123,26 +123,6 @@ async function runTraining(cfg: TrainConfig, clock: Clock): Promise<number> {
 }
 
 const alpaca = (s: Sample) => ({ instruction: s.instruction, input: s.input, output: s.output, type: s.type, ...(s.gold ? { gold: s.gold } : {}) });
-
-/** Spearman rank correlation (average ranks for ties). */
-export function spearman(a: readonly number[], b: readonly number[]): number {
-  const rank = (xs: readonly number[]) => {
-    const idx = xs.map((_, i) => i).sort((i, j) => xs[i] - xs[j]);
-    const r = new Array<number>(xs.length);
-    for (let i = 0; i < idx.length;) {
-      let j = i;
-      while (j + 1 < idx.length && xs[idx[j + 1]] === xs[idx[i]]) j++;
-      for (let k = i; k <= j; k++) r[idx[k]] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
-  const ra = rank(a), rb = rank(b);
-  const n = a.length, ma = ra.reduce((s, x) => s + x, 0) / n, mb = rb.reduce((s, x) => s + x, 0) / n;
-  let num = 0, da = 0, db = 0;
-  for (let i = 0; i < n; i++) { num += (ra[i] - ma) * (rb[i] - mb); da += (ra[i] - ma) ** 2; db += (rb[i] - mb) ** 2; }
-  return da > 0 && db > 0 ? num / Math.sqrt(da * db) : 0;
-}
 
 /** This package's version: the nearest package.json named "ual" above this file (src/, dist/ or a test build). */
 function ualVersion(): string {
