@@ -10,7 +10,7 @@ import { readScoredRows } from '../eval/rows.js';
 import { isTemplateName, TEMPLATES } from '../data/template.js';
 import { round } from '../eval/stats.js';
 import { loadCodec, type TextCodec } from '../eval/text.js';
-import { loadModel, type CausalLM } from '../models/index.js';
+import { loadModel, positionLimit, type CausalLM } from '../models/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { numOpt, parseOptions, printJson, requireOpt, type Command } from './command.js';
 import { progress } from './progress.js';
@@ -72,7 +72,7 @@ export const command: Command = {
     const template = (o.template as string | undefined) ?? 'paper';
     if (!isTemplateName(template)) throw new UsageError(`ual ${cmd}: --template must be one of ${TEMPLATES.join(', ')}, got "${template}"`);
     const codec: TextCodec | null = hasTokenizer(dirs[0]) ? loadCodec(dirs[0], `ual ${cmd}`) : null;
-    const limitPos = Math.min(...models.map((m) => (m.config.family === 'gpt2' ? m.config.maxPositions : Infinity)), ...models.map((m) => m.config.maxPositions));
+    const limitPos = Math.min(...models.map((m) => positionLimit(m.config, 'analyze').context));
     const maxLen = n('max-len', Math.min(limitPos, 512), 2)!;
     const seqs = (await readScoredRows(data, { tokenizer: codec?.tokenizer ?? null, template, on: 'all', vocabSize: V, maxLength: maxLen, limit: n('limit', undefined) }))
       .map((s) => Array.from(s.ids));

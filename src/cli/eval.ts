@@ -5,7 +5,7 @@ import path from 'node:path';
 import { AtomicRowWriter } from '../data/jsonl.js';
 import { UalError, UsageError } from '../errors.js';
 import { MATCH_MODES, type MatchMode } from '../eval/extract.js';
-import { cutAtStop, generateAll, positionLimit, stopStrings } from '../eval/generate.js';
+import { cutAtStop, generateAll, stopStrings } from '../eval/generate.js';
 import { ANSWER_STOPS, evalMath, type MathTask } from '../eval/math.js';
 import { scoreMc } from '../eval/mc.js';
 import { cachedAsk, judgeItems, summarizeJudge, JUDGE_PROMPT_ID, type JudgeItem } from '../eval/judge.js';
@@ -15,7 +15,7 @@ import { alignPredictions, readMathShots, readMcRows, readPredictions, readRefer
 import { isTemplateName, TEMPLATES, type TemplateName } from '../data/template.js';
 import { loadCodec, type TextCodec } from '../eval/text.js';
 import { hasTokenizer, Tokenizer } from '../data/tokenizer.js';
-import { loadModel, type CausalLM } from '../models/index.js';
+import { loadModel, positionLimit, type CausalLM } from '../models/index.js';
 import { cacheKey, ElicitCache } from '../uncertainty/cache.js';
 import { JudgeClient } from '../uncertainty/client.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -169,7 +169,7 @@ async function runMc(o: OptionValues, num: Num): Promise<number> {
   try {
     r = scoreMc(model, codec, rows, {
       template: o.prompt as string | undefined, fewshot, batchSize: num('batch-size', 16, { int: true, min: 1 }),
-      maxLength: Math.min(positionLimit(model), model.config.maxPositions), onProgress: b.update,
+      maxLength: positionLimit(model.config, 'eval').context, onProgress: b.update,
     });
   } finally {
     b.stop();
@@ -201,8 +201,9 @@ async function runTokens(task: 'ppl' | 'calibration', o: OptionValues, num: Num)
   const model = loadModel(dir);
   const tokenizer = hasTokenizer(dir) ? Tokenizer.load(dir) : null;
   const seqs = await readScoredRows(data, { tokenizer, template, on, vocabSize: model.config.vocabSize, limit: num('limit', undefined, { int: true, min: 1 }) });
-  const maxLen = num('max-len', Math.min(positionLimit(model), model.config.maxPositions, 1024), { int: true, min: 2 })!;
-  if (maxLen > positionLimit(model)) throw new UsageError(`ual ${cmd}: --max-len ${maxLen} exceeds the model's ${positionLimit(model)} positions`);
+  const { max, context } = positionLimit(model.config, 'eval');
+  const maxLen = num('max-len', Math.min(context, 1024), { int: true, min: 2 })!;
+  if (maxLen > max) throw new UsageError(`ual ${cmd}: --max-len ${maxLen} exceeds the model's ${max} positions`);
   const b = bar(task);
   let r;
   try {

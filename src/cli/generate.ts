@@ -108,7 +108,7 @@ export const command: Command = {
     if (stream) process.stdout.write(tok.decode(prompt, { skipSpecialTokens: true }));
     const t0 = performance.now();
     const res = model.generate(prompt, {
-      maxNewTokens, temperature, topK, topP, seed, stop,
+      maxNewTokens, temperature, topK, topP, seed, stopIds: stop,
       onToken: (id) => {
         if (!stream) return;
         newIds.push(id);

@@ -1,8 +1,7 @@
 // Generation speed for `npm run bench`: greedy decoding with the KV cache, B prompts at once, timed after a warm-up;
 // tokens/s counts generated tokens only (prefill time is included in the wall clock, as a user waits for it).
-import { loadModel, type CausalLM } from '../models/index.js';
+import { generateBatch, loadModel, type CausalLM } from '../models/index.js';
 import { Rng } from '../util/rng.js';
-import { generateBatch } from './generate.js';
 
 export interface GenBenchOptions {
   promptLen: number;

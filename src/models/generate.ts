@@ -1,9 +1,23 @@
-// Text generation for any CausalLM: a KV-cached decode loop with greedy, temperature, top-k and top-p sampling,
-// stop tokens and a seeded PRNG, so the same seed always gives the same ids.
-import { noGrad } from '../engine/index.js';
+// Text generation for any CausalLM: the one KV-cached decode loop (greedy, temperature, top-k, top-p, stop ids, a
+// seeded PRNG per row so the same seed always gives the same ids), for one prompt or a batch of them.
+// A batch of prompts of different lengths decodes through one KV cache. With no padding mask, padding would leak
+// into attention; instead rows run in lockstep by position: the shared prefill covers the shortest prompt, then a
+// row still inside its prompt is fed its next prompt token (its logits ignored) while the others feed what they
+// generated. Every row sees exactly its own tokens, so a batch gives the same ids as generating each prompt alone.
+import { noGrad, type Arr, type Tensor } from '../engine/index.js';
 import { UalError } from '../errors.js';
-import type { CausalLM } from './model.js';
+import type { ModelConfig } from './config.js';
+import type { KVCache } from './kvcache.js';
+import { positionLimit } from './positions.js';
 import { Rng } from '../util/rng.js';
+
+/** What decoding needs of a model; every CausalLM has it. Declared here so model.ts -> generate.ts is one-way. */
+export interface DecodableLM {
+  readonly config: ModelConfig;
+  readonly source: string;
+  forward(ids: Int32Array, B: number, T: number, opts?: { cache?: KVCache; lastOnly?: boolean }): { logits: Tensor };
+  newCache(B: number, Tmax: number): KVCache;
+}
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax, the default); > 0 divides the logits before sampling */
@@ -17,22 +31,33 @@ export interface SamplingOptions {
 export interface GenerateOptions extends SamplingOptions {
   /** default 20 */
   maxNewTokens?: number;
-  /** PRNG seed for sampling (default 0) */
+  /** PRNG seed for sampling (default 0); each row gets its own PRNG seeded with it, as a lone prompt would */
   seed?: number;
-  /** generation ends after any of these ids is produced (the stop id is kept, as HF keeps eos) */
-  stop?: readonly number[];
+  /** per-row seeds instead of `seed` (several samples of one prompt in one batch) */
+  rowSeeds?: readonly number[];
+  /** a row ends after producing any of these ids (the stop id is kept, as HF keeps eos) */
+  stopIds?: readonly number[];
+  /** a row also ends when this says so after its latest token (text-level stop strings) */
+  shouldStop?: (row: number, newIds: readonly number[]) => boolean;
   /** false recomputes the whole sequence every step (the reference the cache is tested against); default true */
   useCache?: boolean;
   /** called with each new id as it is produced (streaming) */
-  onToken?: (id: number) => void;
+  onToken?: (id: number, row: number) => void;
 }
+
+/** 'stop': a stop id (or shouldStop) ended the row; 'length': maxNewTokens reached; 'context': no more positions */
+export type StopReason = 'stop' | 'length' | 'context';
 
 export interface GenerateResult {
   /** prompt + new ids */
   ids: number[];
   newIds: number[];
-  /** 'stop': a stop id was produced; 'length': maxNewTokens reached; 'context': the model has no more positions */
-  stopReason: 'stop' | 'length' | 'context';
+  stopReason: StopReason;
+}
+
+export interface BatchGenerateResult {
+  newIds: number[][];
+  stopReasons: StopReason[];
 }
 
 /** Draw index i with probability w[i] / sum(w[0..n)). */
@@ -85,46 +110,76 @@ export function sampleNext(logits: ArrayLike<number>, opts: SamplingOptions, rng
 }
 
 /** Continue `prompt` (token ids) for up to maxNewTokens tokens. */
-export function generate(model: CausalLM, prompt: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
-  const maxNew = opts.maxNewTokens ?? 20;
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
-  if (prompt.length === 0) {
-    throw new UalError('UAL_MODEL_INPUT', 'the prompt is empty: generation needs at least one token to continue',
-      'give a non-empty prompt (or the model\'s BOS id)');
-  }
-  const { family, maxPositions, slidingWindow } = model.config;
-  // GPT-2's learned positions end at n_positions; RoPE has no hard end (HF runs past max_position_embeddings too)
-  let limit = Infinity;
-  if (family === 'gpt2') limit = maxPositions;
-  if (slidingWindow !== null) limit = Math.min(limit, slidingWindow);
-  if (prompt.length > limit) {
-    throw new UalError('UAL_MODEL_INPUT', `the prompt has ${prompt.length} tokens; ${model.source} takes at most ${limit}`,
-      'shorten the prompt');
-  }
-  const stop = new Set(opts.stop ?? []);
-  const useCache = opts.useCache ?? true;
-  const rng = new Rng(opts.seed ?? 0);
-  const ids = Array.from(prompt, Number);
-  const newIds: number[] = [];
-  const total = Math.min(ids.length + maxNew, limit);
-  let stopReason: GenerateResult['stopReason'] = ids.length + maxNew > limit ? 'context' : 'length';
+export function generate(model: DecodableLM, prompt: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+  const r = generateBatch(model, [prompt], opts);
+  return { ids: [...Array.from(prompt, Number), ...r.newIds[0]], newIds: r.newIds[0], stopReason: r.stopReasons[0] };
+}
 
-  noGrad(() => {
-    const cache = useCache ? model.newCache(1, Math.max(total, ids.length)) : undefined;
-    let pending = Int32Array.from(ids); // what the next forward consumes: the prompt, then one token at a time
-    while (ids.length < total) {
-      const input = cache ? pending : Int32Array.from(ids);
-      const { logits } = model.forward(input, 1, input.length, { cache, lastOnly: true }); // (1, 1, V)
-      const next = sampleNext(logits.data, opts, rng);
-      ids.push(next);
-      newIds.push(next);
-      opts.onToken?.(next);
-      if (stop.has(next)) {
-        stopReason = 'stop';
-        break;
-      }
-      pending = Int32Array.of(next);
+/** Continue every prompt in one batch, in lockstep by position (see the top of this file). */
+export function generateBatch(model: DecodableLM, prompts: readonly ArrayLike<number>[], o: GenerateOptions = {}): BatchGenerateResult {
+  const maxNew = o.maxNewTokens ?? 20;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
+  const B = prompts.length;
+  const limit = positionLimit(model.config, 'generate').max;
+  prompts.forEach((p, b) => {
+    const which = B === 1 ? 'the prompt' : `prompt ${b}`;
+    if (p.length === 0) {
+      throw new UalError('UAL_MODEL_INPUT', `${which} is empty: generation needs at least one token to continue`,
+        'give a non-empty prompt (or the model\'s BOS id)');
+    }
+    if (p.length > limit) {
+      throw new UalError('UAL_MODEL_INPUT', `${which} has ${p.length} tokens; ${model.source} takes at most ${limit}`,
+        'shorten the prompt (or use fewer few-shot examples)');
     }
   });
-  return { ids, newIds, stopReason };
+  const lens = prompts.map((p) => p.length);
+  const newIds: number[][] = prompts.map(() => []);
+  // a prompt that fills every position leaves no room for one new token
+  const stopReasons: StopReason[] = lens.map((l) => (l >= limit && maxNew > 0 ? 'context' : 'length'));
+  const done = stopReasons.map((r) => r === 'context');
+  if (maxNew === 0 || done.every(Boolean)) return { newIds, stopReasons };
+  const Lmin = Math.min(...lens);
+  const total = Math.min(limit, Math.max(...lens) + maxNew);
+  const V = model.config.vocabSize;
+  const stop = new Set(o.stopIds ?? []);
+  const rngs = prompts.map((_, b) => new Rng(o.rowSeeds?.[b] ?? o.seed ?? 0));
+
+  noGrad(() => {
+    const cache = (o.useCache ?? true) ? model.newCache(B, total) : undefined;
+    const seq = new Int32Array(B * total); // (B, total): each row's prompt, then what it generates; a finished row's rest stays 0
+    prompts.forEach((p, b) => seq.set(p, b * total));
+    // feeds positions [from, to) of every row (from > 0: the cache holds the rest) and gives the logits for position `to`
+    const forward = (from: number, to: number): Arr => {
+      const T = to - from;
+      const ids = new Int32Array(B * T); // (B, T)
+      for (let b = 0; b < B; b++) ids.set(seq.subarray(b * total + from, b * total + to), b * T);
+      return model.forward(ids, B, T, { cache, lastOnly: true }).logits.data; // (B, 1, V)
+    };
+    let pos = Lmin; // positions consumed so far: the next token of every row goes at position `pos`
+    let logits = forward(0, pos);
+    for (;;) {
+      let live = 0;
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        live++;
+        if (pos < lens[b]) continue; // still inside its prompt: seq already holds the token it is fed next
+        const id = sampleNext(logits.subarray(b * V, (b + 1) * V), o, rngs[b]);
+        seq[b * total + pos] = id;
+        newIds[b].push(id);
+        o.onToken?.(id, b);
+        const reason: StopReason | null = stop.has(id) || o.shouldStop?.(b, newIds[b]) ? 'stop'
+          : newIds[b].length >= maxNew ? 'length'
+            : pos + 1 >= limit ? 'context' : null; // this token took the last position
+        if (reason) {
+          done[b] = true;
+          stopReasons[b] = reason;
+          live--;
+        }
+      }
+      if (live === 0) break;
+      pos++;
+      logits = cache ? forward(pos - 1, pos) : forward(0, pos);
+    }
+  });
+  return { newIds, stopReasons };
 }

@@ -6,6 +6,7 @@ import type { AdaptableLM } from './model.js';
 
 export * from './config.js';
 export * from './generate.js';
+export * from './positions.js';
 export { KVCache } from './kvcache.js';
 export type { AdaptableLM, CausalLM, ForwardOptions, ForwardResult, LinearModule, ParamSpec } from './model.js';
 export { Gpt2Model } from './gpt2.js';

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 import { KVCache } from './kvcache.js';
+import { positionLimit } from './positions.js';
 import { Rng } from '../util/rng.js';
 import { CheckpointTensors, SAFETENSORS_FILE, writeSafetensors } from './safetensors.js';
 
@@ -258,14 +259,14 @@ export abstract class BaseModel implements AdaptableLM {
     if (cache && cache.B !== B) throw new Error(`KV cache holds ${cache.B} rows, forward got ${B}`);
     const pos0 = cache ? cache.length : 0;
     const end = pos0 + T;
-    const { family, maxPositions, slidingWindow } = this.config;
-    if (family === 'gpt2' && end > maxPositions) {
-      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than ${this.source}'s ${maxPositions} positions (n_positions)`,
+    const { max, by } = positionLimit(this.config, 'forward');
+    if (end > max && by === 'n_positions') {
+      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than ${this.source}'s ${max} positions (n_positions)`,
         'shorten the input (or --max-new-tokens), or use a model with a larger context (ual init --ctx N)');
     }
-    if (slidingWindow !== null && end > slidingWindow) {
-      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than the sliding window (${slidingWindow}) of ${this.source}, which is not implemented`,
-        `shorten the input to at most ${slidingWindow} tokens`);
+    if (end > max) {
+      throw new UalError('UAL_MODEL_INPUT', `sequence of ${end} tokens is longer than the sliding window (${max}) of ${this.source}, which is not implemented`,
+        `shorten the input to at most ${max} tokens`);
     }
     return pos0;
   }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { noGrad } from '../engine/index.js';
-import { loadModel } from '../models/index.js';
+import { loadModel, positionLimit } from '../models/index.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 import { Templater, type TemplateName } from '../data/template.js';
 import { specialPrefix, tokenizeSegments, truncate } from '../data/tokenize.js';
@@ -44,7 +44,7 @@ export function selfElicitor(modelDir: string, template: TemplateName = 'paper',
   const weights = ['model.safetensors', 'model.safetensors.index.json'].map((f) => path.join(modelDir, f)).find((f) => fs.existsSync(f))!;
   const st = fs.statSync(weights);
   const modelId = `self:${path.resolve(modelDir)}:${st.size}:${Math.round(st.mtimeMs)}`;
-  const ctx = Math.min(maxLength, model.config.maxPositions);
+  const ctx = Math.min(maxLength, positionLimit(model.config, 'eval').context);
   const elicitor: Elicitor = {
     name: 'self',
     server: false,

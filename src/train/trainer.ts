@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AdamW, backward, clipGradNorm, scale, type Tensor } from '../engine/index.js';
-import { loadModel, type AdaptableLM, type CausalLM } from '../models/index.js';
+import { loadModel, positionLimit, type AdaptableLM } from '../models/index.js';
 import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
 import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
 import type { TokenRow } from '../data/pretokenized.js';
@@ -70,10 +70,6 @@ export class BatchOrder {
   }
 }
 
-function maxPositions(model: CausalLM): number {
-  return model.config.maxPositions;
-}
-
 /** Optimizer steps of a run: --steps, or enough micro-batches to cover the data --epochs times. */
 export function totalSteps(cfg: TrainConfig, rows: number): number {
   return cfg.steps > 0 ? cfg.steps : Math.max(1, Math.ceil((cfg.epochs * rows) / (cfg.batchSize * cfg.gradAccum)));
@@ -112,9 +108,9 @@ export async function prepareTraining(cfg: TrainConfig): Promise<TrainSetup> {
     throw new UalError('UAL_TOKENIZER', `${cfg.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`,
       'use the tokenizer the model was made with (ual init --tokenizer DIR sets vocab_size from it)');
   }
-  const ctx = maxPositions(model);
-  if (cfg.maxLength > ctx && model.config.family === 'gpt2') {
-    throw new UsageError(`--max-length ${cfg.maxLength} is longer than the model's ${ctx} positions`, `use --max-length ${ctx} or less`);
+  const { max, context: ctx } = positionLimit(model.config, 'train');
+  if (cfg.maxLength > max) {
+    throw new UsageError(`--max-length ${cfg.maxLength} is longer than the model's ${max} positions`, `use --max-length ${max} or less`);
   }
   const { rows, summary } = await loadTextDataset(cfg.data, {
     format: cfg.format === 'auto' ? undefined : cfg.format, template: cfg.template, tokenizer,

@@ -4,11 +4,28 @@
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { benchGenerate } from '../../src/eval/speed.js';
-import { cutAtStop, generateAll, generateBatch } from '../../src/eval/generate.js';
-import { loadModel } from '../../src/models/index.js';
+import { noGrad } from '../../src/engine/index.js';
+import { cutAtStop, generateAll } from '../../src/eval/generate.js';
+import { Rng, generateBatch, loadModel, positionLimit, sampleNext, type CausalLM, type GenerateOptions } from '../../src/models/index.js';
 import { FIXTURES } from './helpers.js';
 
 const prompts = [[3, 17, 42], [5], [99, 5, 64, 1, 2, 3, 4, 8, 9], [7, 7], [100, 20, 30, 40]];
+
+/** The plainest decode there is, the oracle for the shared loop: one row, no cache, the whole sequence every step. */
+function decodeAlone(model: CausalLM, prompt: readonly number[], o: GenerateOptions & { maxNewTokens: number; seed: number }): number[] {
+  const rng = new Rng(o.seed);
+  const limit = positionLimit(model.config, 'generate').max;
+  const ids = [...prompt];
+  const out: number[] = [];
+  while (out.length < o.maxNewTokens && ids.length < limit) {
+    const logits = noGrad(() => model.forward(Int32Array.from(ids), 1, ids.length, { lastOnly: true })).logits.data;
+    const id = sampleNext(logits, o, rng);
+    ids.push(id);
+    out.push(id);
+    if (o.stopIds?.includes(id)) break;
+  }
+  return out;
+}
 
 describe.each(['gpt2', 'llama', 'qwen2'])('%s', (m) => {
   const model = loadModel(path.join(FIXTURES, m));
@@ -31,6 +48,25 @@ describe.each(['gpt2', 'llama', 'qwen2'])('%s', (m) => {
   test('generateAll: length-sorted batches, results back in input order', () => {
     const all = generateAll(model, prompts, { maxNewTokens: 6, batchSize: 2 });
     prompts.forEach((p, i) => expect(all.newIds[i]).toEqual(model.generate(p, { maxNewTokens: 6 }).newIds));
+  });
+
+  test.each([
+    ['greedy', {}],
+    ['seeded sampling', { temperature: 1.2, topK: 30, topP: 0.9 }],
+  ])('generateAll (%s) equals decoding each prompt alone without a cache, whatever the batch size', (_, sampling) => {
+    const seeds = prompts.map((_p, i) => 100 + i);
+    const stopIds = [decodeAlone(model, prompts[3], { ...sampling, maxNewTokens: 10, seed: seeds[3] })[4]];
+    const want = prompts.map((p, i) => decodeAlone(model, p, { ...sampling, maxNewTokens: 10, seed: seeds[i], stopIds }));
+    expect(want.filter((w) => w.length < 10).length).toBeGreaterThan(0); // the stop id ended a row early
+    for (const batchSize of [1, 2, 5]) {
+      const streamed: number[][] = prompts.map(() => []);
+      const all = generateAll(model, prompts, {
+        ...sampling, maxNewTokens: 10, rowSeeds: seeds, stopIds, batchSize, onToken: (id, row) => streamed[row].push(id),
+      });
+      expect(all.newIds, `batch size ${batchSize}`).toEqual(want);
+      expect(streamed).toEqual(want);
+      expect(all.stopReasons).toEqual(want.map((w) => (w.length < 10 ? 'stop' : 'length')));
+    }
   });
 
   test('a stop id ends only its own row, and is kept', () => {

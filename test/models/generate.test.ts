@@ -2,7 +2,7 @@
 // follows HF's temperature -> top-k -> top-p order; stop ids and the context limit end generation.
 import { describe, expect, test } from 'vitest';
 import { noGrad } from '../../src/engine/index.js';
-import { Rng, initConfigJson, initModel, loadModel, sampleNext } from '../../src/models/index.js';
+import { Rng, generateBatch, initConfigJson, initModel, loadModel, sampleNext } from '../../src/models/index.js';
 import { fixture, maxAbsDiff, promptIds, readJson } from './helpers.js';
 
 const MODELS = ['gpt2', 'llama', 'qwen2'] as const;
@@ -86,7 +86,7 @@ describe('decoding rules', () => {
     const model = loadModel(fixture('llama'));
     const greedy = readJson<number[]>(fixture('llama', 'greedy.json'));
     const ids = promptIds();
-    const res = model.generate(ids, { maxNewTokens: 20, stop: [69] });
+    const res = model.generate(ids, { maxNewTokens: 20, stopIds: [69] });
     expect(res.newIds).toEqual(greedy.slice(ids.length, greedy.indexOf(69, ids.length) + 1)); // 82, 78, 69
     expect(res.newIds.at(-1)).toBe(69);
     expect(res.stopReason).toBe('stop');
@@ -100,6 +100,36 @@ describe('decoding rules', () => {
     const none = model.generate(promptIds(), { maxNewTokens: 0 });
     expect(none).toEqual({ ids: promptIds(), newIds: [], stopReason: 'length' });
     expect(() => model.generate([])).toThrow(/prompt is empty/);
+  });
+
+  test('a prompt that fills every position gets no new token ("context"), alone and beside a short one', () => {
+    const model = loadModel(fixture('gpt2')); // n_positions 64
+    const full = Array.from({ length: 64 }, (_, i) => (i * 7) % 100);
+    expect(model.generate(full, { maxNewTokens: 3 })).toEqual({ ids: full, newIds: [], stopReason: 'context' });
+    const r = generateBatch(model, [full, [1, 2]], { maxNewTokens: 3 });
+    expect(r.newIds[0]).toEqual([]);
+    expect(r.newIds[1]).toEqual(model.generate([1, 2], { maxNewTokens: 3 }).newIds);
+    expect(r.stopReasons).toEqual(['context', 'length']);
+  });
+
+  test('Mistral\'s sliding window ends generation with "context", cached or not', () => {
+    const raw = { ...initConfigJson({ arch: 'llama', layers: 1, d: 16, heads: 2, vocab: 50, ctx: 8 }), model_type: 'mistral', sliding_window: 12 };
+    const model = initModel(raw, 1);
+    for (const useCache of [true, false]) {
+      const res = model.generate([1, 2, 3], { maxNewTokens: 20, temperature: 1, seed: 3, useCache });
+      expect(res.newIds).toHaveLength(9);
+      expect(res.stopReason).toBe('context');
+    }
+  });
+
+  test.each(MODELS)('%s: a batch without the cache (whole sequences each step) gives the cached batch\'s ids', (m) => {
+    const model = loadModel(fixture(m));
+    const prompts = [[3, 17, 42], [5], [99, 5, 64, 1, 2, 3, 4, 8, 9]];
+    const o = { maxNewTokens: 8, temperature: 0.9, topP: 0.95 };
+    const seeds = [1, 2, 3];
+    const cached = generateBatch(model, prompts, { ...o, rowSeeds: seeds });
+    expect(generateBatch(model, prompts, { ...o, rowSeeds: seeds, useCache: false })).toEqual(cached);
+    prompts.forEach((p, i) => expect(cached.newIds[i]).toEqual(model.generate(p, { ...o, seed: seeds[i] }).newIds));
   });
 
   test('greedy takes the first maximum; top-k 1 and tiny top-p are greedy', () => {

@@ -1,7 +1,7 @@
 // Scores one fine-tuned demo model against the benchmark's ground truth: greedy accuracy on the arithmetic, sampled
 // answers to the open requests against their true distributions, token calibration (ECE), and how well the final
 // hidden states separate by next token (silhouette) — all through the eval layer, as `ual eval`/`analyze` do.
-import { loadModel, type CausalLM } from '../../models/index.js';
+import { loadModel, positionLimit, type CausalLM } from '../../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../../data/tokenizer.js';
 import { Templater } from '../../data/template.js';
 import { specialPrefix, tokenizeSegments } from '../../data/tokenize.js';
@@ -106,7 +106,7 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
   }
 
   const arithSeqs = referenceSeqs(tk, test.arithmetic);
-  const cal = scoreTokens(model, arithSeqs, { maxLen: model.config.maxPositions, batchSize: 32 });
+  const cal = scoreTokens(model, arithSeqs, { maxLen: positionLimit(model.config, 'eval').context, batchSize: 32 });
 
   // hidden-state clusters over every test reference (one gold or modal answer per open prompt)
   const openRefs = test.open.map((p) => ({ instruction: p.instruction, output: taskType(p.type).answers[0].text }));
