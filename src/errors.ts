@@ -43,10 +43,22 @@ export class UsageError extends UalError {
   constructor(message: string, hint?: string) { super('UAL_USAGE', message, hint); }
 }
 
+/** A problem in one row of a data file (UAL_DATA_BAD_ROW), named by file, line and field; --skip-bad-rows may skip it. */
 export class DataError extends UalError {
-  constructor(file: string, line: number | null, field: string | null, problem: string, hint?: string) {
+  constructor(file: string, line: number | null, field: string | null, problem: string, hint?: string,
+    code: 'UAL_DATA_BAD_ROW' | 'UAL_DATA_BAD_FILE' = 'UAL_DATA_BAD_ROW') {
     const where = line === null ? file : `${file}:${line}`;
-    super('UAL_DATA_BAD_ROW', `${where}${field ? ` field "${field}"` : ''}: ${problem}`, hint);
+    super(code, `${where}${field ? ` field "${field}"` : ''}: ${problem}`, hint);
+  }
+}
+
+/**
+ * A problem with a data file as a whole (UAL_DATA_BAD_FILE): missing or unreadable, empty, a broken JSON array, a
+ * format that cannot be told, no usable row. `line` points at where it showed, when it did at one.
+ */
+export class DataFileError extends DataError {
+  constructor(file: string, problem: string, hint?: string, line: number | null = null) {
+    super(file, line, null, problem, hint, 'UAL_DATA_BAD_FILE');
   }
 }
 

@@ -7,6 +7,7 @@ import { elicit, type ElicitProgress, type ElicitSummary } from '../uncertainty/
 import { isMethodName, METHODS, type Elicitor } from '../uncertainty/methods/index.js';
 import { selfElicitor } from '../pipeline/self-elicitor.js';
 import { isTemplateName } from '../data/template.js';
+import { DATA_FORMATS, isDataFormat } from '../data/formats.js';
 import { numOpt, parseOptions, printJson, requireOpt, type Command, type OptionSpec } from './command.js';
 
 const NAME = 'elicit';
@@ -14,6 +15,7 @@ const NAME = 'elicit';
 const OPTIONS: OptionSpec = {
   data: { type: 'string' },
   in: { type: 'string' }, // alias of --data
+  format: { type: 'string' },
   out: { type: 'string' },
   method: { type: 'string' },
   model: { type: 'string' },
@@ -54,6 +56,7 @@ same command after a crash continues where it stopped and never pays for a row t
 
 input and output
   --data FILE          (or --in) JSONL or JSON array: Alpaca, ShareGPT/Deita, OpenAI messages, GSM8K, MetaMathQA, prompt/response, text
+  --format F           auto (default: each row by its shape) | ${DATA_FORMATS.join(' | ')}, as ual train reads it
   --out FILE           written atomically once every row is rated (a .json name writes a JSON array)
   --cache FILE         SQLite answer cache (default: elicit-cache.sqlite beside --out)
   --failed FILE        rows that failed after retries, with the reason (default: OUT.failed.jsonl, only if any)
@@ -186,6 +189,8 @@ export const command: Command = {
     }
     if (v.data !== undefined && v.in !== undefined) throw new UsageError('give the input once: --data (or its alias --in)');
     const input = requireOpt(NAME, 'data', (v.data ?? v.in) as string | undefined);
+    const format = (v.format as string | undefined) ?? 'auto';
+    if (format !== 'auto' && !isDataFormat(format)) throw new UsageError(`--format must be auto or one of ${DATA_FORMATS.join(', ')}, got "${format}"`);
     const dryRun = !!v['dry-run'];
     const out = dryRun ? (v.out as string | undefined) : requireOpt(NAME, 'out', v.out as string | undefined);
     let model: string;
@@ -206,7 +211,7 @@ export const command: Command = {
     let summary: ElicitSummary;
     try {
       summary = await elicit({
-        input, out, method, model, baseURL, apiKey, dryRun, elicitor,
+        input, out, method, model, baseURL, apiKey, dryRun, elicitor, format: format === 'auto' ? undefined : format,
         cache: v.cache as string | undefined,
         failed: v.failed as string | undefined,
         allowFailures: !!v['allow-failures'],

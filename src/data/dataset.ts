@@ -1,7 +1,7 @@
 // The text-dataset entry point the trainer calls: read any supported format, template, tokenize, mask, truncate,
 // optionally pack, and return TokenRows (the same rows the pretokenized path gives) with a summary of what happened.
-import { DataError, UsageError } from '../errors.js';
-import { toConversation, type Conversation, type DataFormat } from './formats.js';
+import { DataError, DataFileError, UsageError } from '../errors.js';
+import { requireReply, toConversation, type DataFormat } from './formats.js';
 import { packRows, type PackStats } from './pack.js';
 import { toTokenRow, type TokenRow } from './pretokenized.js';
 import { emptyDataset, newReadStats, readRowsWithFormat, skipOrThrow } from './readers.js';
@@ -10,7 +10,8 @@ import { countTargets, specialPrefix, tokenizeSegments, truncate, type Tokenized
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TextDatasetOptions {
-  /** every row's format; detected from the first rows when absent */
+  /** every row's format (--format); when absent a pretokenized file is told from its first rows, and each row of a
+   * text file is read by its own shape */
   format?: DataFormat;
   template: TemplateName;
   /** needed for text rows; pretokenized rows only need vocabSize */
@@ -70,7 +71,8 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
   const stats = newReadStats();
   const tokenizer = o.tokenizer ?? null;
   let templater: Templater | null = null;
-  let prefix: number[] = [];
+  let bos: number[] = []; // what the tokenizer puts before text: a text row starts with it
+  let prefix: number[] = []; // ...and so does every templated row, unless the chat template writes its own
   const rows: TokenRow[] = [];
   let truncated = 0, dropped = 0;
   let epsRows = 0, epsSum = 0, epsMin = Infinity, epsMax = -Infinity;
@@ -91,12 +93,15 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
         if (!tokenizer) throw new UsageError(`${file} holds text (${stats.format} rows): a tokenizer is needed to train on it`, 'pass --tokenizer DIR, or a model directory that holds tokenizer.json');
         if (!templater) {
           templater = new Templater(o.template, tokenizer); // throws once, before any row, when chat has no template
-          if (o.template !== 'chat') prefix = specialPrefix(tokenizer);
+          bos = specialPrefix(tokenizer);
+          if (o.template !== 'chat') prefix = bos;
         }
-        const conv: Conversation = toConversation(r.row, stats.format!, r.file, r.line);
+        const conv = requireReply(toConversation(r.row, o.format, r.file, r.line));
         epsilon = conv.epsilon;
         if (o.requireEpsilon && epsilon === undefined) throw missingEpsilon(file, r.line, conv.uncertainty !== undefined);
-        tok = tokenizeSegments(templater.segments(conv.messages, r.file, r.line), tokenizer, { trainOnPrompt: o.trainOnPrompt, prefix });
+        tok = conv.format === 'text'
+          ? tokenizeSegments(templater.textSegments(conv.messages[0].content), tokenizer, { prefix: bos })
+          : tokenizeSegments(templater.segments(conv.messages, r.file, r.line), tokenizer, { trainOnPrompt: o.trainOnPrompt, prefix });
       }
     } catch (e) {
       skipOrThrow(e, stats, o.skipBadRows);
@@ -119,7 +124,7 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
 
   if (rows.length === 0) {
     if (dropped > 0) {
-      throw new DataError(file, null, null, `no row has a target token within --max-length ${o.maxLength} (${dropped} rows dropped)`,
+      throw new DataFileError(file, `no row has a target token within --max-length ${o.maxLength} (${dropped} rows dropped)`,
         'raise --max-length, or check that the rows have assistant replies');
     }
     throw emptyDataset(file, stats);

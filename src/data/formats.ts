@@ -1,81 +1,114 @@
-// Dataset row formats (Alpaca, ShareGPT/Deita, OpenAI, GSM8K, MetaMathQA, LIMA, pretokenized): what each looks
-// like (zod), which one a row is, and the one conversation shape every format becomes, original row kept.
+// The one dataset row parser. Row formats (Alpaca, ShareGPT/Deita, OpenAI, GSM8K, MetaMathQA, LIMA, prompt-completion,
+// text, pretokenized): what each looks like (zod), which one a row is, and the one conversation shape every text
+// format becomes. Training, elicitation, the self elicitor and evaluation all read rows here, so a row one of them
+// accepts the others accept too; the only difference is training's own rule (requireReply).
 import { z } from 'zod';
-import { DataError } from '../errors.js';
+import { DataError, DataFileError } from '../errors.js';
 import type { JsonObject } from './jsonl.js';
 
-export const DATA_FORMATS = ['alpaca', 'sharegpt', 'openai', 'gsm8k', 'metamath', 'lima', 'pretokenized'] as const;
+export const DATA_FORMATS = ['alpaca', 'sharegpt', 'openai', 'gsm8k', 'metamath', 'lima', 'prompt', 'text', 'pretokenized'] as const;
 export type DataFormat = (typeof DATA_FORMATS)[number];
+type TextFormat = Exclude<DataFormat, 'pretokenized'>;
 
 export function isDataFormat(s: string): s is DataFormat {
   return (DATA_FORMATS as readonly string[]).includes(s);
 }
 
-export type Role = 'system' | 'user' | 'assistant';
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
 export interface Message { role: Role; content: string }
 
-/** One training sample in any text format, normalised. `raw` is the row as read, every field kept. */
+/** One sample in any text format, normalised. `raw` is the row as read, every field kept. */
 export interface Conversation {
+  /** in order; a prompt-only row (no reply field) has no assistant turn, a `text` row is one user turn */
   messages: Message[];
   /** the row's label-smoothing value, when `ual smooth` (or the user) set one */
   epsilon?: number;
   /** the judge's 0–99 rating, when `ual elicit` set one */
   uncertainty?: number;
   raw: JsonObject;
-  format: DataFormat;
+  /** this row's format (rows of one file may differ) */
+  format: TextFormat;
+  file: string;
   /** 1-based line of the row in its file */
   line: number;
 }
 
-/** What a row of each format looks like, for error hints. */
+/**
+ * What a row of each format looks like, for hints. What training learns from each: the assistant replies
+ * (`prompt`: the completion, as in TRL's prompt-completion format); `text` (plain language modelling): every token.
+ */
 export const FORMAT_SHAPES: Readonly<Record<DataFormat, string>> = {
   alpaca: '{"instruction": str, "input"?: str, "output": str}',
-  sharegpt: '{"conversations": [{"from": "human"|"gpt"|"system", "value": str}, ...]}',
-  openai: '{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}',
+  sharegpt: '{"conversations": [{"from": "human"|"gpt"|"system"|"tool", "value": str}, ...]}',
+  openai: '{"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": str | [{"type": "text", "text": str}, ...]}, ...]}',
   gsm8k: '{"question": str, "answer": str}',
   metamath: '{"query": str, "response": str}',
   lima: '{"conversations": [user str, assistant str, ...]}',
+  prompt: '{"prompt": str, "completion" (or "response", "output"): str} (training learns the completion)',
+  text: '{"text": str} (plain language modelling: training learns every token)',
   pretokenized: '{"input_ids": [int, ...], "labels"?: [int | -100, ...]}',
 };
 
 const FORMAT_LIST = DATA_FORMATS.join(', ');
+const ALL_SHAPES = Object.entries(FORMAT_SHAPES).map(([k, v]) => `${k} ${v}`).join('; ');
 
-// ShareGPT/Deita speaker names seen in the wild (Deita uses human/gpt; raw ShareGPT also chatgpt/bing/bard).
-const SHAREGPT_ROLES: Readonly<Record<string, Role>> = {
-  human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', chatgpt: 'assistant', bing: 'assistant',
-  bard: 'assistant', model: 'assistant', system: 'system',
-};
-const OPENAI_ROLES: Readonly<Record<string, Role>> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+// One role table for ShareGPT speakers and OpenAI roles, looked up lowercased. Deita uses human/gpt; raw ShareGPT
+// also chatgpt/bing/bard; tool data (Glaive, ToolBench) function_call/observation/function; OpenAI developer/tool.
+const ROLES: ReadonlyMap<string, Role> = new Map<string, Role>([
+  ['system', 'system'], ['developer', 'system'],
+  ['human', 'user'], ['user', 'user'],
+  ['gpt', 'assistant'], ['assistant', 'assistant'], ['chatgpt', 'assistant'], ['bing', 'assistant'], ['bard', 'assistant'],
+  ['model', 'assistant'], ['function_call', 'assistant'],
+  ['tool', 'tool'], ['function', 'tool'], ['observation', 'tool'],
+]);
+const ROLE_NAMES = [...ROLES.keys()].join(', ');
 
 const text = z.string();
-const textPart = z.object({ type: z.string().optional(), text: z.string().optional() });
+/** A reply field: absent (or null) in a prompt-only row, which elicitation rates and training refuses (requireReply). */
+const reply = z.string().nullish();
+/** The reply fields of a `prompt` row, the first one present wins. */
+const PROMPT_REPLIES = ['response', 'completion', 'output'] as const;
 
 const SCHEMAS = {
-  alpaca: z.object({ instruction: text, input: text.nullish(), output: text }),
-  sharegpt: z.object({ conversations: z.array(z.object({ from: text, value: text })).min(1) }),
-  openai: z.object({ messages: z.array(z.object({ role: text, content: z.union([text, z.array(textPart)]) })).min(1) }),
-  gsm8k: z.object({ question: text, answer: text }),
-  metamath: z.object({ query: text, response: text }),
-  lima: z.object({ conversations: z.array(text).min(2) }),
-  pretokenized: z.object({ input_ids: z.array(z.number()).min(1) }),
+  alpaca: z.object({ instruction: text, input: text.nullish(), output: reply }),
+  sharegpt: z.object({ conversations: z.array(z.object({ from: text, value: text })) }),
+  openai: z.object({ messages: z.array(z.object({ role: text, content: z.unknown().optional(), tool_calls: z.unknown().optional() })) }),
+  gsm8k: z.object({ question: text, answer: reply }),
+  metamath: z.object({ query: text, response: reply }),
+  lima: z.object({ conversations: z.array(text) }),
+  prompt: z.object({ prompt: text, response: reply, completion: reply, output: reply }),
+  text: z.object({ text }),
 } as const;
 
-/** The format a single row most plausibly is (by its keys), or null. More specific shapes win. */
+/** The field that holds a row's text (named when it has none) and, for training, its reply. */
+const TEXT_FIELD: Readonly<Record<TextFormat, string>> = {
+  alpaca: 'instruction', sharegpt: 'conversations', openai: 'messages', gsm8k: 'question', metamath: 'query',
+  lima: 'conversations', prompt: 'prompt', text: 'text',
+};
+const REPLY_FIELD: Readonly<Record<TextFormat, string>> = {
+  alpaca: 'output', sharegpt: 'conversations', openai: 'messages', gsm8k: 'answer', metamath: 'response',
+  lima: 'conversations', prompt: 'completion', text: 'text',
+};
+
+/** The format a single row is, by its keys, or null. The order decides rows that carry several shapes. */
 export function rowFormat(row: JsonObject): DataFormat | null {
   if ('input_ids' in row) return 'pretokenized';
-  if (Array.isArray(row.messages)) return 'openai';
-  if (Array.isArray(row.conversations)) {
-    return row.conversations.length > 0 && typeof row.conversations[0] === 'string' ? 'lima' : 'sharegpt';
+  if ('messages' in row) return 'openai';
+  if ('conversations' in row) {
+    return Array.isArray(row.conversations) && typeof row.conversations[0] === 'string' ? 'lima' : 'sharegpt';
   }
   if ('instruction' in row) return 'alpaca';
-  if ('query' in row && 'response' in row) return 'metamath';
-  if ('question' in row && 'answer' in row) return 'gsm8k';
+  if ('question' in row) return 'gsm8k';
+  if ('query' in row) return 'metamath';
+  if ('prompt' in row) return 'prompt';
+  if ('text' in row) return 'text';
   return null;
 }
 
 /**
- * The format of a file from its first rows: the most common per-row guess (ties go to the earlier row), so one
- * odd row at the top does not decide for the whole file. Throws a DataError naming the first row when none fits.
+ * The format of a file from its first rows (at least one): the most common per-row guess (ties go to the earlier
+ * row). Pretokenized files are read as token ids; in any other file each row is read by its own shape. Throws a
+ * DataFileError naming the first row when no row fits.
  */
 export function detectFormat(rows: ReadonlyArray<{ row: JsonObject; line: number }>, file: string): DataFormat {
   const votes = new Map<DataFormat, number>();
@@ -87,10 +120,12 @@ export function detectFormat(rows: ReadonlyArray<{ row: JsonObject; line: number
   for (const [f, n] of votes) if (best === null || n > votes.get(best)!) best = f;
   if (best) return best;
   const first = rows[0];
-  if (!first) throw new DataError(file, null, null, 'has no rows', 'the file is empty; check the --data path');
-  const keys = Object.keys(first.row).slice(0, 8).join(', ') || 'none';
-  throw new DataError(file, first.line, null, `cannot tell the dataset format from the first rows (fields: ${keys})`,
-    `pass --format (${FORMAT_LIST}); the shapes are: ${Object.entries(FORMAT_SHAPES).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  throw new DataFileError(file, `cannot tell the dataset format from the first rows (fields: ${fieldList(first.row)})`,
+    `pass --format (${FORMAT_LIST}); the shapes are: ${ALL_SHAPES}`, first.line);
+}
+
+function fieldList(row: JsonObject): string {
+  return Object.keys(row).slice(0, 8).join(', ') || 'none';
 }
 
 /** zod's path [conversations, 2, from] -> "conversations[2].from" */
@@ -100,13 +135,14 @@ function fieldName(path: ReadonlyArray<PropertyKey>): string | null {
   return s || null;
 }
 
-function badShape(file: string, line: number, format: DataFormat, row: JsonObject, issue: z.core.$ZodIssue): DataError {
+function badShape(file: string, line: number, format: TextFormat, row: JsonObject, issue: z.core.$ZodIssue): DataError {
   const field = fieldName(issue.path);
   const value = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), row);
   const problem = value === undefined ? 'is missing' : `${issue.message.replace(/^Invalid input: /, '')}`;
+  // only a --format can read a row as another format than its own shape
   const other = rowFormat(row);
   const hint = other && other !== format
-    ? `this row looks like ${other} but the file is read as ${format}: fix the row, or pass --format ${other} if the whole file is ${other}`
+    ? `this row looks like ${other} but --format ${format} reads every row as ${format}: fix the row, or pass --format ${other} (or no --format, to read each row by its shape)`
     : `a ${format} row is ${FORMAT_SHAPES[format]}`;
   return new DataError(file, line, field, problem, hint);
 }
@@ -121,78 +157,112 @@ function numberField(row: JsonObject, name: 'epsilon' | 'uncertainty', max: numb
   return v;
 }
 
-/** Alpaca joins instruction and input with a blank line (the judge in src/uncertainty/sample.ts reads them the same way). */
+/** Alpaca joins instruction and input with a blank line: the Alpaca/FastChat convention, for training and the judge alike. */
 export function alpacaPrompt(instruction: string, input: string | null | undefined): string {
   return input && input.trim() !== '' ? `${instruction}\n\n${input}` : instruction;
 }
 
-/**
- * Turn one row of `format` into a conversation. A row that does not fit is a DataError naming file, line and
- * field. Pretokenized rows have no text: use toTokenRow (src/data/pretokenized.ts) for them.
- */
-export function toConversation(row: JsonObject, format: DataFormat, file: string, line: number): Conversation {
-  if (format === 'pretokenized') {
-    throw new DataError(file, line, 'input_ids', 'a pretokenized row has no text to template', 'read it with the pretokenized reader');
+type Where = { file: string; line: number };
+
+/** A user turn, then the reply when the row has one (prompt-only rows have none). */
+function exchange(prompt: string, answer: string | null | undefined): Message[] {
+  return answer === null || answer === undefined ? [{ role: 'user', content: prompt }] : [{ role: 'user', content: prompt }, { role: 'assistant', content: answer }];
+}
+
+function role(name: string, field: string, what: 'role' | 'speaker', w: Where): Role {
+  const r = ROLES.get(name.toLowerCase());
+  if (!r) throw new DataError(w.file, w.line, field, `unknown ${what} "${name}"`, `${what}s: ${ROLE_NAMES}`);
+  return r;
+}
+
+const CONTENT_HINT = 'content is a string, or a list of parts ({"type": "text", "text": str}; image and other parts carry no text), ' +
+  'or null beside "tool_calls"';
+
+/** One content part: a text part gives its text; image, audio and other parts carry no text to rate or train on. */
+function partText(p: unknown, at: string, w: Where): string {
+  if (!p || typeof p !== 'object') throw new DataError(w.file, w.line, at, `must be a content part object, got ${JSON.stringify(p)}`, CONTENT_HINT);
+  const part = p as JsonObject;
+  if (typeof part.text === 'string') return part.text;
+  if (part.type === 'text') {
+    throw new DataError(w.file, w.line, `${at}.text`, part.text === undefined ? 'is missing' : `must be a string, got ${JSON.stringify(part.text)}`, CONTENT_HINT);
   }
-  const parsed = SCHEMAS[format].safeParse(row);
-  if (!parsed.success) throw badShape(file, line, format, row, parsed.error.issues[0]);
-  let messages: Message[];
+  return '';
+}
+
+/** OpenAI message content: a string, text parts joined, or (an assistant's tool call) the JSON of its tool_calls. */
+function messageContent(m: JsonObject, at: string, w: Where): string {
+  const c = m.content;
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return c.map((p, j) => partText(p, `${at}.content[${j}]`, w)).join('');
+  if ((c === null || c === undefined) && m.tool_calls !== undefined) return JSON.stringify(m.tool_calls);
+  throw new DataError(w.file, w.line, `${at}.content`, `must be a string or a list of content parts, got ${c === null ? 'null' : typeof c}`, CONTENT_HINT);
+}
+
+/** The turns of a row that fits its format's schema (checked before). */
+function messagesOf(format: TextFormat, row: JsonObject, w: Where): Message[] {
   switch (format) {
-    case 'alpaca': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.alpaca>;
-      messages = [{ role: 'user', content: alpacaPrompt(r.instruction, r.input) }, { role: 'assistant', content: r.output }];
-      break;
+    case 'alpaca': return exchange(alpacaPrompt(row.instruction as string, row.input as string | null | undefined), row.output as string | null | undefined);
+    case 'gsm8k': return exchange(row.question as string, row.answer as string | null | undefined);
+    case 'metamath': return exchange(row.query as string, row.response as string | null | undefined);
+    case 'prompt': {
+      const field = PROMPT_REPLIES.find((f) => f in row);
+      return exchange(row.prompt as string, field ? (row[field] as string | null) : null);
     }
-    case 'gsm8k': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.gsm8k>;
-      messages = [{ role: 'user', content: r.question }, { role: 'assistant', content: r.answer }];
-      break;
-    }
-    case 'metamath': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.metamath>;
-      messages = [{ role: 'user', content: r.query }, { role: 'assistant', content: r.response }];
-      break;
-    }
-    case 'lima': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.lima>;
-      messages = r.conversations.map((c, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: c }));
-      break;
-    }
-    case 'sharegpt': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.sharegpt>;
-      messages = r.conversations.map((t, i) => {
-        const role = SHAREGPT_ROLES[t.from.toLowerCase()];
-        if (!role) {
-          throw new DataError(file, line, `conversations[${i}].from`, `unknown speaker "${t.from}"`,
-            `speakers: ${Object.keys(SHAREGPT_ROLES).join(', ')}; drop tool turns or use --skip-bad-rows`);
-        }
-        return { role, content: t.value };
-      });
-      break;
-    }
-    case 'openai': {
-      const r = parsed.data as z.infer<typeof SCHEMAS.openai>;
-      messages = r.messages.map((m, i) => {
-        const role = OPENAI_ROLES[m.role];
-        if (!role) {
-          throw new DataError(file, line, `messages[${i}].role`, `unsupported role "${m.role}"`,
-            'roles: system, developer, user, assistant; drop tool turns or use --skip-bad-rows');
-        }
-        // content parts: text parts joined, images and other parts carry no text to train on
-        const content = typeof m.content === 'string' ? m.content : m.content.map((p) => p.text ?? '').join('');
-        return { role, content };
-      });
-      break;
-    }
+    case 'text': return [{ role: 'user', content: row.text as string }];
+    case 'lima': return (row.conversations as string[]).map((content, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content }));
+    case 'sharegpt': return (row.conversations as Array<{ from: string; value: string }>).map((t, i) =>
+      ({ role: role(t.from, `conversations[${i}].from`, 'speaker', w), content: t.value }));
+    case 'openai': return (row.messages as JsonObject[]).map((m, i) =>
+      ({ role: role(m.role as string, `messages[${i}].role`, 'role', w), content: messageContent(m, `messages[${i}]`, w) }));
   }
-  if (!messages.some((m) => m.role === 'assistant')) {
-    const field = format === 'openai' ? 'messages' : 'conversations';
-    throw new DataError(file, line, field, 'has no assistant turn: nothing to learn from', 'every training row needs at least one assistant reply');
+}
+
+/**
+ * Turn one row into a conversation. `format` is --format when given; otherwise the row is read by its own shape.
+ * A row that does not fit, has no text at all, or is pretokenized is a DataError naming file, line and field.
+ * Prompt-only rows are conversations without an assistant turn: training refuses them with requireReply.
+ */
+export function toConversation(row: JsonObject, format: DataFormat | undefined, file: string, line: number): Conversation {
+  const f = format ?? rowFormat(row);
+  if (f === null) {
+    throw new DataError(file, line, null, `cannot tell this row's format (fields: ${fieldList(row)})`,
+      `a row is one of: ${ALL_SHAPES}; fix the row, or pass --format (${FORMAT_LIST})`);
   }
-  const conv: Conversation = { messages, raw: row, format, line };
+  if (f === 'pretokenized') {
+    throw new DataError(file, line, 'input_ids', 'a pretokenized row has no text to rate or template',
+      'elicit the text rows the ids were made from; ual train reads pretokenized rows from a file of pretokenized rows only');
+  }
+  const parsed = SCHEMAS[f].safeParse(row);
+  if (!parsed.success) throw badShape(file, line, f, row, parsed.error.issues[0]);
+  const messages = messagesOf(f, row, { file, line });
+  if (!messages.some((m) => m.content.trim() !== '')) {
+    throw new DataError(file, line, TEXT_FIELD[f], 'has no text to rate or train on (empty)', `a ${f} row is ${FORMAT_SHAPES[f]}`);
+  }
+  const conv: Conversation = { messages, raw: row, format: f, file, line };
   const epsilon = numberField(row, 'epsilon', 0.99, file, line);
   const uncertainty = numberField(row, 'uncertainty', 99, file, line);
   if (epsilon !== undefined) conv.epsilon = epsilon;
   if (uncertainty !== undefined) conv.uncertainty = uncertainty;
   return conv;
+}
+
+/** The field holding a row's reply: named when training (or scoring) finds none, or a reply it cannot use. */
+export function replyField(conv: Conversation): string {
+  if (conv.format === 'prompt') return PROMPT_REPLIES.find((f) => f in conv.raw) ?? REPLY_FIELD.prompt;
+  return REPLY_FIELD[conv.format];
+}
+
+/**
+ * Training's own rule, the one place it reads rows differently from elicitation (which rates prompt-only rows):
+ * a row needs an assistant reply to learn from. A `text` row learns every token and needs none.
+ */
+export function requireReply(conv: Conversation): Conversation {
+  if (conv.format === 'text' || conv.messages.some((m) => m.role === 'assistant')) return conv;
+  const field = replyField(conv);
+  if (field === 'messages' || field === 'conversations') {
+    throw new DataError(conv.file, conv.line, field, 'has no assistant turn: nothing to learn from',
+      'every training row needs at least one assistant reply (ual elicit also rates rows without one)');
+  }
+  throw new DataError(conv.file, conv.line, field, 'is missing',
+    `training learns the reply: a ${conv.format} row to train on is ${FORMAT_SHAPES[conv.format]} (ual elicit also rates rows without one)`);
 }

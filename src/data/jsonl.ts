@@ -2,7 +2,7 @@
 // write JSONL / JSON arrays atomically (temp file, fsync, rename) so a crash never leaves half a result.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataError, UalError } from '../errors.js';
+import { DataError, DataFileError } from '../errors.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -45,8 +45,7 @@ async function* chunks(file: string, chunkBytes: number): AsyncGenerator<string>
     await fs.promises.access(file, fs.constants.R_OK);
     stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: chunkBytes });
   } catch (e) {
-    throw new UalError('UAL_DATA_BAD_FILE', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      'check the path given to --in');
+    throw new DataFileError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'check the path given to --data');
   }
   let first = true;
   for await (const c of stream) {
@@ -59,7 +58,8 @@ async function* chunks(file: string, chunkBytes: number): AsyncGenerator<string>
 
 /**
  * Stream the rows of a JSONL file or a JSON-array file (detected by the first non-blank character being `[`).
- * Blank JSONL lines are skipped. A malformed row is a DataError naming file and line; nothing is guessed.
+ * Blank JSONL lines are skipped. A malformed row is a DataError naming file and line, a broken array (or a missing
+ * file) a DataFileError; nothing is guessed.
  */
 export async function* readJsonRows(file: string, opts: ReadRowsOptions = {}): AsyncGenerator<JsonRow> {
   const limit = opts.limit ?? Infinity;
@@ -120,7 +120,10 @@ async function* jsonlRows(src: AsyncGenerator<string>, file: string): AsyncGener
 
 const WS = new Set([' ', '\t', '\n', '\r']);
 
-/** An incremental scanner over a top-level JSON array: finds element boundaries outside strings, parses each. */
+/**
+ * An incremental scanner over a top-level JSON array: finds element boundaries outside strings, parses each. An
+ * element that is no JSON object is a bad row; an array that is not one (truncated, stray text) a bad file.
+ */
 async function* arrayRows(src: AsyncGenerator<string>, file: string): AsyncGenerator<JsonRow> {
   type State = 'before' | 'expectFirst' | 'expectElem' | 'inElem' | 'afterElem' | 'done';
   let state: State = 'before';
@@ -157,12 +160,12 @@ async function* arrayRows(src: AsyncGenerator<string>, file: string): AsyncGener
       } else if (WS.has(ch)) {
         // whitespace between tokens
       } else if (state === 'before') {
-        if (ch !== '[') throw new DataError(file, line, null, 'expected a JSON array', JSONL_HINT);
+        if (ch !== '[') throw new DataFileError(file, 'expected a JSON array', JSONL_HINT, line);
         state = 'expectFirst';
       } else if (state === 'expectFirst' && ch === ']') {
         state = 'done';
       } else if (state === 'expectFirst' || state === 'expectElem') {
-        if (ch === ',' || ch === ']') throw new DataError(file, line, null, `unexpected "${ch}": empty array element`, JSONL_HINT);
+        if (ch === ',' || ch === ']') throw new DataFileError(file, `unexpected "${ch}": empty array element`, JSONL_HINT, line);
         state = 'inElem';
         elemLine = line;
         elemStart = i;
@@ -171,7 +174,7 @@ async function* arrayRows(src: AsyncGenerator<string>, file: string): AsyncGener
         esc = false;
         if (ch === '{' || ch === '[') depth = 1;
       } else if (state === 'done') {
-        throw new DataError(file, line, null, 'unexpected text after the closing "]" of the JSON array', JSONL_HINT);
+        throw new DataFileError(file, 'unexpected text after the closing "]" of the JSON array', JSONL_HINT, line);
       }
       if (ch === '\n') line++;
     }
@@ -179,8 +182,7 @@ async function* arrayRows(src: AsyncGenerator<string>, file: string): AsyncGener
     for (const r of out) yield r;
   }
   if ((state as State) !== 'done') {
-    throw new DataError(file, line, null, state === 'before' ? 'the file is empty' : 'the JSON array is not closed (truncated file?)',
-      JSONL_HINT);
+    throw new DataFileError(file, state === 'before' ? 'the file is empty' : 'the JSON array is not closed (truncated file?)', JSONL_HINT, line);
   }
 }
 

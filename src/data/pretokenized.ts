@@ -1,6 +1,5 @@
 // Pretokenized rows {input_ids, labels?, epsilon?}: read, validated at the boundary (ids in [0, V), labels aligned,
 // epsilon in [0, 0.99]) so the trainer's inner loop can trust them. Every other field is kept untouched.
-import fs from 'node:fs';
 import { DataError } from '../errors.js';
 
 export interface TokenRow {
@@ -54,32 +53,4 @@ export function toTokenRow(obj: unknown, file: string, line: number, vocab: numb
     epsilon = r.epsilon;
   }
   return { inputIds, labels, epsilon, line };
-}
-
-/** Read a whole pretokenized JSONL file (or JSON array). Training sets fit in memory; ids are checked against vocab. */
-export function readTokenRows(file: string, vocab: number): TokenRow[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, null, null, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'check the --data path');
-  }
-  const rows: TokenRow[] = [];
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('[')) {
-    let arr: unknown;
-    try { arr = JSON.parse(text); } catch (e) { throw new DataError(file, null, null, `not valid JSON: ${(e as Error).message}`, HINT); }
-    (arr as unknown[]).forEach((o, i) => rows.push(toTokenRow(o, file, i + 1, vocab)));
-  } else {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const s = lines[i].trim();
-      if (!s) continue;
-      let obj: unknown;
-      try { obj = JSON.parse(s); } catch (e) { throw new DataError(file, i + 1, null, `malformed JSON: ${(e as Error).message}`, HINT); }
-      rows.push(toTokenRow(obj, file, i + 1, vocab));
-    }
-  }
-  if (rows.length === 0) throw new DataError(file, null, null, 'has no rows', HINT);
-  return rows;
 }

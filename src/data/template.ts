@@ -1,5 +1,6 @@
 // Prompt templates: a conversation -> text segments, each marked target (assistant reply, trained on) or not.
-// `paper` (the UAL reference's "### User:/### Assistant:"), `chat` (the tokenizer's own Jinja chat_template), `plain`.
+// `paper` (the UAL reference's "### User:/### Assistant:"), `chat` (the tokenizer's own Jinja chat_template), `plain`;
+// and the untemplated text of a `text` row (plain language modelling), every token a target.
 import { Template } from '@huggingface/jinja';
 import { DataError, UalError } from '../errors.js';
 import type { Message } from './formats.js';
@@ -58,6 +59,12 @@ export class Templater {
     return this.name === 'paper' ? paperSegments(messages, this.eos()) : plainSegments(messages, this.eos());
   }
 
+  /** A `text` row: no template applies; every token is a target, and EOS follows so the model learns to stop. */
+  textSegments(text: string): Segment[] {
+    const eos = this.eos();
+    return eos ? [{ text, target: true }, eos] : [{ text, target: true }];
+  }
+
   /** The text a model is given at inference to answer `messages` (which end with a user turn): up to where its reply starts. */
   prompt(messages: Message[]): string {
     if (this.name === 'chat') return this.renderChat(messages, true, '<prompt>', 0);
@@ -70,6 +77,7 @@ export class Templater {
     return eosId === null ? null : { text: eosToken ?? '', target: true, ids: [eosId] };
   }
 
+  /** Tool turns go to the template as role "tool" (Qwen, Llama 3, Mistral render them); one that refuses them is a DataError. */
   private renderChat(messages: Message[], addGenerationPrompt: boolean, file: string, line: number): string {
     const t = this.tokenizer;
     try {
@@ -168,13 +176,14 @@ export class Templater {
 /**
  * The reference template. A system turn (the reference has none) goes verbatim before the first user turn;
  * every user turn is "\n### User: {u}\n\n### Assistant: " and every reply is a target followed by EOS.
- * Consecutive assistant turns (no user between) simply follow each other.
+ * Consecutive assistant turns (no user between) simply follow each other. The reference knows no tool speaker: a
+ * tool's output is input the model answers, so it is rendered exactly like a user turn and never trained.
  */
 function paperSegments(messages: Message[], eos: Segment | null): Segment[] {
   const out: Segment[] = [];
   for (const m of messages) {
     if (m.role === 'system') out.push({ text: m.content, target: false });
-    else if (m.role === 'user') out.push({ text: `${PAPER_USER}${m.content}${PAPER_ASSISTANT}`, target: false });
+    else if (m.role === 'user' || m.role === 'tool') out.push({ text: `${PAPER_USER}${m.content}${PAPER_ASSISTANT}`, target: false });
     else {
       out.push({ text: m.content, target: true });
       if (eos) out.push(eos);
@@ -183,7 +192,7 @@ function paperSegments(messages: Message[], eos: Segment | null): Segment[] {
   return out.filter((s) => s.text !== '' || s.ids);
 }
 
-/** Prompt, newline, response (+ EOS); turns and a system prompt are separated by newlines too. */
+/** Prompt, newline, response (+ EOS); turns, a system prompt and tool output (context, like a user turn) are separated by newlines too. */
 function plainSegments(messages: Message[], eos: Segment | null): Segment[] {
   const out: Segment[] = [];
   let prompt = ''; // prompt text waiting for the reply that follows it

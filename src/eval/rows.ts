@@ -1,8 +1,11 @@
-// Reading evaluation files: math rows (GSM8K / MetaMathQA), predictions, multiple-choice rows, judge references,
-// and any dataset row turned into scored token sequences. Every problem is a DataError naming file, line and field.
+// Reading evaluation files: math rows (GSM8K / MetaMathQA, or any dataset row, read by the one row parser in
+// src/data/formats.ts), predictions, multiple-choice rows, judge references, and any dataset row turned into scored
+// token sequences. Every problem is a DataError naming file, line and field.
 import { readJsonRows, type JsonObject } from '../data/jsonl.js';
-import { DataError, UalError } from '../errors.js';
+import { DataError, DataFileError, UalError } from '../errors.js';
 import { loadTextDataset } from '../data/dataset.js';
+import { replyField, type Conversation } from '../data/formats.js';
+import { readAllConversations } from '../data/readers.js';
 import type { TemplateName } from '../data/template.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { goldFromGsm8k, goldFromMetaMath } from './extract.js';
@@ -16,7 +19,7 @@ export interface Located {
 async function collect<T>(file: string, limit: number | undefined, f: (row: JsonObject, line: number) => T): Promise<T[]> {
   const out: T[] = [];
   for await (const r of readJsonRows(file, { limit })) out.push(f(r.row, r.line));
-  if (out.length === 0) throw new DataError(file, null, null, 'has no rows', 'give a JSONL file (or JSON array) with at least one row');
+  if (out.length === 0) throw new DataFileError(file, 'has no rows', 'give a JSONL file (or JSON array) with at least one row');
   return out;
 }
 
@@ -37,35 +40,37 @@ export interface MathRow extends Located {
 
 const MATH_HINT = 'rows must be GSM8K {"question", "answer": "... #### N"} or MetaMathQA {"query", "response": "... The answer is: N"}';
 
-export function mathRow(file: string, line: number, row: JsonObject): MathRow {
-  if ('question' in row) {
-    const question = str(file, line, row, 'question', MATH_HINT);
-    const answer = row.answer;
-    if (typeof answer === 'number' && Number.isFinite(answer)) return { question, gold: String(answer), line };
-    const text = str(file, line, row, 'answer', MATH_HINT);
-    // a bare answer ("18") is its own gold; a worked solution must end in "#### N"
-    const gold = goldFromGsm8k(text) ?? (/^\s*[-$\d.,/]+\s*$/.test(text) ? text.trim() : null);
-    if (gold === null) throw new DataError(file, line, 'answer', 'has no "#### N" final answer', MATH_HINT);
-    return { question, gold, line };
+/** A math row and the worked solution its gold answer comes from. */
+function mathRow(c: Conversation): MathRow & { solution: string } {
+  let reply = c.messages.length - 1;
+  while (reply >= 0 && c.messages[reply].role !== 'assistant') reply--;
+  let ask = reply - 1;
+  while (ask >= 0 && c.messages[ask].role !== 'user') ask--;
+  if (ask < 0) throw new DataError(c.file, c.line, replyField(c), 'has no question and answer to score', MATH_HINT);
+  const solution = c.messages[reply].content;
+  // a MetaMathQA response ends in "The answer is: N"; anything else in GSM8K's "#### N", or is a bare answer ("18")
+  const metamath = c.format === 'metamath';
+  const gold = metamath ? goldFromMetaMath(solution) : goldFromGsm8k(solution) ?? (/^\s*[-$\d.,/]+\s*$/.test(solution) ? solution.trim() : null);
+  if (gold === null) {
+    throw new DataError(c.file, c.line, replyField(c), `has no "${metamath ? 'The answer is: N' : '#### N'}" final answer`, MATH_HINT);
   }
-  if ('query' in row) {
-    const question = str(file, line, row, 'query', MATH_HINT);
-    const gold = goldFromMetaMath(str(file, line, row, 'response', MATH_HINT));
-    if (gold === null) throw new DataError(file, line, 'response', 'has no "The answer is: N" final answer', MATH_HINT);
-    return { question, gold, line };
-  }
-  throw new DataError(file, line, null, 'has neither "question" (GSM8K) nor "query" (MetaMathQA)', MATH_HINT);
+  return { question: c.messages[ask].content, gold, solution, line: c.line };
 }
 
-export function readMathRows(file: string, limit?: number): Promise<MathRow[]> {
-  return collect(file, limit, (row, line) => mathRow(file, line, row));
+export async function readMathRows(file: string, limit?: number): Promise<MathRow[]> {
+  const { conversations } = await readAllConversations(file, { limit });
+  return conversations.map((c) => {
+    const { question, gold, line } = mathRow(c);
+    return { question, gold, line };
+  });
 }
 
 /** The first n rows of a (training) file as few-shot examples, with their worked solutions as written. */
-export function readMathShots(file: string, n: number): Promise<Shot[]> {
-  return collect(file, n, (row, line) => {
-    const r = mathRow(file, line, row);
-    return { question: r.question, solution: typeof row.answer === 'string' ? row.answer : typeof row.response === 'string' ? row.response : r.gold };
+export async function readMathShots(file: string, n: number): Promise<Shot[]> {
+  const { conversations } = await readAllConversations(file, { limit: n });
+  return conversations.map((c) => {
+    const { question, solution } = mathRow(c);
+    return { question, solution };
   });
 }
 

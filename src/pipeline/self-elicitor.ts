@@ -10,7 +10,6 @@ import { Templater, type TemplateName } from '../data/template.js';
 import { specialPrefix, tokenizeSegments, truncate } from '../data/tokenize.js';
 import type { Message } from '../data/formats.js';
 import type { Elicitor } from '../uncertainty/methods/index.js';
-import type { Turn } from '../uncertainty/sample.js';
 import { RowFailure } from '../uncertainty/client.js';
 
 /** Mean next-token entropy (nats) over the positions whose next token is a target; NaN when there is none. */
@@ -52,8 +51,7 @@ export function selfElicitor(modelDir: string, template: TemplateName = 'paper',
     params: { maxLength: ctx },
     answersPerSample: 1,
     estimate: () => ({ requests: 0, promptTokens: 0, completionTokens: 0 }),
-    async answer(turns: Turn[]) {
-      const messages: Message[] = turns.filter((t) => t.role !== 'tool').map((t) => ({ role: t.role as Message['role'], content: t.content }));
+    async answer(messages: Message[]) {
       if (!messages.some((m) => m.role === 'assistant')) throw new RowFailure('UAL_ELICIT_PARSE', 'the sample has no response to measure the entropy of');
       const { tokens } = truncate(tokenizeSegments(templater.segments(messages, '<sample>', 0), tokenizer, { prefix }), ctx);
       const { logits } = noGrad(() => model.forward(tokens.inputIds, 1, tokens.inputIds.length));

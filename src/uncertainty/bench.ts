@@ -7,9 +7,9 @@ import OpenAI from 'openai';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { toConversation } from '../data/formats.js';
 import { elicit } from './elicit.js';
 import { builtinPrompt } from './prompt.js';
-import { sampleTurns } from './sample.js';
 
 export interface BenchElicitOptions {
   rows: number;
@@ -85,7 +85,7 @@ async function startServer(latencyMs: number): Promise<{ url: string; close(): P
 async function baseline(url: string, concurrency: number, n: number): Promise<{ rps: number; cpuMs: number }> {
   const sdk = new OpenAI({ baseURL: url, apiKey: 'bench-key', maxRetries: 0, logLevel: 'off' });
   // the same request the verbalized method sends for a bench row
-  const messages = builtinPrompt().build(sampleTurns(benchRow(1), 'bench', 1));
+  const messages = builtinPrompt().build(toConversation(benchRow(1), undefined, 'bench', 1).messages);
   let next = 0;
   const t0 = Date.now();
   const cpu0 = process.cpuUsage();

@@ -3,7 +3,9 @@
 // memory stays flat however many rows there are, and a crash at any point loses nothing already paid for.
 import fs from 'node:fs';
 import path from 'node:path';
-import { AtomicRowWriter, readJsonRows, type JsonRow } from '../data/jsonl.js';
+import { toConversation, type DataFormat, type Message } from '../data/formats.js';
+import { AtomicRowWriter, type JsonRow } from '../data/jsonl.js';
+import { newReadStats, readRowsWithFormat } from '../data/readers.js';
 import { setFields } from '../data/rowfields.js';
 import { UalError } from '../errors.js';
 import { cacheKey, ElicitCache, type Answer } from './cache.js';
@@ -11,11 +13,13 @@ import { JudgeClient, RowFailure, type ClientOptions } from './client.js';
 import { costUsd, type Prices } from './estimate.js';
 import { Semaphore } from './limits.js';
 import { METHODS, type Elicitor, type MethodContext, type MethodName, type MethodOptions } from './methods/index.js';
-import { canonicalSample, sampleTurns, type Turn } from './sample.js';
+import { canonicalSample, ratedTurns } from './rated.js';
 
 /** the judge client's settings (all but the run's own signal and change callback), plus what the run needs */
 export interface ElicitOptions extends MethodOptions, Omit<ClientOptions, 'signal' | 'onChange'> {
   input: string;
+  /** every row's format (--format); when absent each row is read by its own shape, as training reads it */
+  format?: DataFormat;
   /** required unless dryRun */
   out?: string;
   /** default: elicit-cache.sqlite beside --out (shared by runs in that directory; keys keep them apart) */
@@ -78,13 +82,28 @@ export function defaultCachePath(out: string): string {
   return path.join(path.dirname(path.resolve(out)), 'elicit-cache.sqlite');
 }
 
-function keyOf(m: Elicitor, model: string, turns: Turn[]): string {
+function keyOf(m: Elicitor, model: string, turns: Message[]): string {
   return cacheKey({ method: m.name, prompt: m.promptId, model, params: m.params, sample: canonicalSample(turns) });
+}
+
+/** What the judge rates of a row, parsed by the data layer's one row parser (a bad row is its DataError). */
+function sampleOf(r: JsonRow, format: DataFormat | undefined): Message[] {
+  return ratedTurns(toConversation(r.row, format, r.file, r.line).messages);
+}
+
+/**
+ * The input's rows with what the judge rates of each, read as training reads them (same format detection, same
+ * errors), so a file elicit accepts is one train accepts, prompt-only rows aside. Every pass reads through here.
+ */
+async function* samples(o: ElicitOptions): AsyncGenerator<{ r: JsonRow; turns: Message[] }> {
+  for await (const r of readRowsWithFormat(o.input, { format: o.format, limit: o.limit }, newReadStats())) {
+    yield { r, turns: sampleOf(r, o.format) };
+  }
 }
 
 /** The cache key of a row under these options (tests and tools use it to look rows up in the cache). */
 export function rowCacheKey(o: ElicitOptions, row: JsonRow): string {
-  return keyOf(o.elicitor ?? METHODS[o.method](o), o.model, sampleTurns(row.row, row.file, row.line));
+  return keyOf(o.elicitor ?? METHODS[o.method](o), o.model, sampleOf(row, o.format));
 }
 
 export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
@@ -93,8 +112,6 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
   if (!o.dryRun && !o.out) throw new UalError('UAL_USAGE', '--out is required (unless --dry-run)');
   const cachePath = o.cache ?? defaultCachePath(o.out ?? o.input);
   const prices = o.prices ?? {};
-  const readOpts = { limit: o.limit };
-  const rowsOf = () => readJsonRows(o.input, readOpts);
 
   const p: ElicitProgress = {
     phase: 'check', total: 0, done: 0, skipped: 0, failed: 0, requests: 0, retries: 0, reasks: 0, promptTokens: 0,
@@ -109,8 +126,7 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
     let rows = 0;
     let cached = 0;
     const est = { rows: 0, requests: 0, prompt_tokens: 0, completion_tokens: 0 };
-    for await (const r of rowsOf()) {
-      const turns = sampleTurns(r.row, r.file, r.line);
+    for await (const { turns } of samples(o)) {
       rows++;
       if (cache?.score(keyOf(method, o.model, turns)) !== undefined) { cached++; continue; }
       const e = method.estimate(turns);
@@ -156,8 +172,8 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
     const failedPath = o.failed ?? `${o.out}.failed.jsonl`;
     const failedOut = p.failed > 0 || o.failed ? new AtomicRowWriter(failedPath, 'jsonl') : null;
     try {
-      for await (const r of rowsOf()) {
-        const key = keyOf(method, o.model, sampleTurns(r.row, r.file, r.line));
+      for await (const { r, turns } of samples(o)) {
+        const key = keyOf(method, o.model, turns);
         const score = c.score(key);
         if (score !== undefined) await out?.write(setFields(r, { uncertainty: score, uncertainty_method: method.name }));
         else await failedOut?.write(setFields(r, { uncertainty_error: `line ${r.line}: ${failures.get(key) ?? 'not rated'}` }));
@@ -216,7 +232,7 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
   const waiting = new Map<string, number>(); // key in flight -> rows (duplicates included) waiting on it
   const tasks = new Set<Promise<void>>();
 
-  const rateOne = async (key: string, turns: Turn[]): Promise<void> => {
+  const rateOne = async (key: string, turns: Message[]): Promise<void> => {
     try {
       const have = cache.answers(key);
       const idxs = Array.from({ length: method.answersPerSample }, (_, i) => i);
@@ -251,9 +267,8 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
     }
   };
 
-  for await (const r of readJsonRows(o.input, { limit: o.limit })) {
+  for await (const { turns } of samples(o)) {
     if (fatal) break;
-    const turns = sampleTurns(r.row, r.file, r.line);
     const key = keyOf(method, o.model, turns);
     const n = waiting.get(key);
     if (n !== undefined) { waiting.set(key, n + 1); continue; } // the same sample is already being rated

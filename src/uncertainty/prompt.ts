@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UalError } from '../errors.js';
-import { renderSample, type Turn } from './sample.js';
+import type { Message } from '../data/formats.js';
+import { renderSample } from './rated.js';
 
 /** Bump when the built-in wording changes: old cached ratings then no longer match. */
 export const PROMPT_VERSION = 'verbalized-v1';
@@ -24,7 +25,7 @@ export const REASK = 'That reply could not be read. Reply with JSON only: {"scor
 export interface JudgePrompt {
   /** goes into the cache key: the built-in version, or the hash of the prompt file */
   id: string;
-  build(turns: Turn[]): Array<{ role: 'system' | 'user'; content: string }>;
+  build(turns: Message[]): Array<{ role: 'system' | 'user'; content: string }>;
 }
 
 const SLOT = '{{sample}}';

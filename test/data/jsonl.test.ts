@@ -99,6 +99,8 @@ describe('readJsonRows: JSON array', () => {
 
   it('reports truncation, empty elements, trailing text and non-objects by line', async () => {
     expect((await failure(file('t.json', '[{"a":1},\n{"a":'))).message).toMatch(/not closed/);
+    expect((await failure(file('t.json', '[{"a":1},\n{"a":'))).code).toBe('UAL_DATA_BAD_FILE'); // the array is broken
+    expect((await failure(file('n.json', '[{"a":1},\n 5]'))).code).toBe('UAL_DATA_BAD_ROW'); // one element is
     expect((await failure(file('c.json', '[{"a":1},\n,{}]'))).message).toMatch(/:2: unexpected ","/);
     expect((await failure(file('x.json', '[{"a":1}]\nmore'))).message).toMatch(/:2: unexpected text after/);
     expect((await failure(file('n.json', '[{"a":1},\n 5]'))).message).toMatch(/:2: expected a JSON object, got a number/);

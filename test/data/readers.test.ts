@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectFormat, rowFormat, toConversation, type Conversation } from '../../src/data/formats.js';
+import { detectFormat, requireReply, rowFormat, toConversation, type Conversation } from '../../src/data/formats.js';
 import { readAllConversations, readConversations, newReadStats } from '../../src/data/readers.js';
 import { DataError } from '../../src/errors.js';
 
@@ -111,7 +111,8 @@ describe('format detection', () => {
   it('no recognisable row: names the first row and lists --format', async () => {
     const e = await failure(readAllConversations(jsonl('unknown.jsonl', [{ foo: 1, bar: 2 }])));
     expect(e.message).toMatch(/unknown\.jsonl:1: cannot tell the dataset format .*fields: foo, bar/);
-    expect(e.hint).toMatch(/--format \(alpaca, sharegpt, openai, gsm8k, metamath, lima, pretokenized\)/);
+    expect(e.code).toBe('UAL_DATA_BAD_FILE');
+    expect(e.hint).toMatch(/--format \(alpaca, sharegpt, openai, gsm8k, metamath, lima, prompt, text, pretokenized\)/);
   });
 
   it('--format overrides detection, and rows of another shape are then errors that say so', async () => {
@@ -146,10 +147,15 @@ describe('bad rows', () => {
   it('a wrong type and an out-of-range epsilon are named too', () => {
     expect(() => toConversation(rows[2] as never, 'alpaca', 'x.jsonl', 3)).toThrow(/x\.jsonl:3 field "instruction": expected string, received number/);
     expect(() => toConversation(rows[3] as never, 'alpaca', 'x.jsonl', 4)).toThrow(/x\.jsonl:4 field "epsilon": must be a number in \[0, 0\.99\], got 1\.5/);
-    expect(() => toConversation({ conversations: [{ from: 'tool', value: 'x' }, { from: 'gpt', value: 'y' }] }, 'sharegpt', 's', 5))
-      .toThrow(/s:5 field "conversations\[0\]\.from": unknown speaker "tool"/);
-    expect(() => toConversation({ messages: [{ role: 'user', content: 'q' }] }, 'openai', 'o', 6))
-      .toThrow(/o:6 field "messages": has no assistant turn/);
+    // tool speakers are read (as tool turns); a speaker outside the role table is named
+    expect(toConversation({ conversations: [{ from: 'tool', value: 'x' }, { from: 'gpt', value: 'y' }] }, 'sharegpt', 's', 5).messages)
+      .toEqual([{ role: 'tool', content: 'x' }, { role: 'assistant', content: 'y' }]);
+    expect(() => toConversation({ conversations: [{ from: 'robot', value: 'x' }, { from: 'gpt', value: 'y' }] }, 'sharegpt', 's', 5))
+      .toThrow(/^s:5 field "conversations\[0\]\.from": unknown speaker "robot"$/);
+    // a prompt-only row parses (elicitation rates it); training's own rule refuses it
+    const promptOnly = toConversation({ messages: [{ role: 'user', content: 'q' }] }, 'openai', 'o', 6);
+    expect(promptOnly.messages).toEqual([{ role: 'user', content: 'q' }]);
+    expect(() => requireReply(promptOnly)).toThrow(/^o:6 field "messages": has no assistant turn/);
     expect(() => toConversation({ conversations: [{ from: 'human', value: 1 }] }, 'sharegpt', 's', 7))
       .toThrow(/s:7 field "conversations\[0\]\.value": expected string/);
   });
@@ -169,10 +175,12 @@ describe('bad rows', () => {
   it('every row skipped, or no row at all: a clear error', async () => {
     const all = await failure(readAllConversations(jsonl('allbad.jsonl', [{ instruction: 'x' }]), { skipBadRows: true }));
     expect(all.message).toMatch(/allbad\.jsonl: no usable rows: all 1 rows were skipped/);
+    expect(all.code).toBe('UAL_DATA_BAD_FILE');
     expect(all.hint).toMatch(/field "output": is missing/);
     const empty = path.join(dir, 'empty.jsonl');
     fs.writeFileSync(empty, '\n\n');
     expect((await failure(readAllConversations(empty))).message).toBe(`${empty}: has no rows`);
+    expect((await failure(readAllConversations(empty))).code).toBe('UAL_DATA_BAD_FILE');
     expect((await failure(readAllConversations(empty, { format: 'alpaca' }))).message).toBe(`${empty}: has no rows`);
   });
 
@@ -181,6 +189,7 @@ describe('bad rows', () => {
     fs.writeFileSync(f, '{"question":"q","answer":"a"}\n{"question": \n');
     const e = await failure(readAllConversations(f, { skipBadRows: true }));
     expect(e.message).toMatch(/broken\.jsonl:2: not valid JSON/);
+    expect(e.code).toBe('UAL_DATA_BAD_ROW');
   });
 });
 

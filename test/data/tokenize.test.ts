@@ -178,6 +178,24 @@ describe('templates on longer conversations', () => {
     expect(() => new Templater('chat', strict).segments(HI, 'd.jsonl', 5)).toThrow(/d\.jsonl:5: the chat template refused this conversation: roles must alternate/);
   });
 
+  it('tool turns: context for every template, never a target; the chat template gets them as role "tool"', () => {
+    const TOOL: Message[] = [
+      { role: 'user', content: 'time?' }, { role: 'assistant', content: '{"name":"now"}' },
+      { role: 'tool', content: '12:00' }, { role: 'assistant', content: 'Noon.' },
+    ];
+    expect(new Templater('paper', gpt2).segments(TOOL, 'f', 1).map((s) => s.text).join('')).toBe(
+      '\n### User: time?\n\n### Assistant: {"name":"now"}<|endoftext|>\n### User: 12:00\n\n### Assistant: Noon.<|endoftext|>');
+    expect(targets(gpt2, 'paper', TOOL)).toEqual(['{"name":"now"}<|endoftext|>', 'Noon.<|endoftext|>']);
+    const { ids } = encode(gpt2, 'plain', TOOL);
+    expect(gpt2.decode(ids)).toBe('time?\n{"name":"now"}<|endoftext|>\n12:00\nNoon.<|endoftext|>');
+    expect(targets(gpt2, 'plain', TOOL)).toEqual(['{"name":"now"}<|endoftext|>', 'Noon.<|endoftext|>']);
+    // Qwen3's template renders a tool message as a user turn holding <tool_response>
+    expect(new Templater('chat', qwen).segments(TOOL, 'f', 1).map((s) => s.text).join('')).toBe(
+      '<|im_start|>user\ntime?<|im_end|>\n<|im_start|>assistant\n{"name":"now"}<|im_end|>\n' +
+      '<|im_start|>user\n<tool_response>\n12:00\n</tool_response><|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nNoon.<|im_end|>\n');
+    expect(targets(qwen, 'chat', TOOL)).toEqual(['{"name":"now"}<|im_end|>', '<think>\n\n</think>\n\nNoon.<|im_end|>']);
+  });
+
   it('a tokenizer without a chat template asked for --template chat: a clear error', () => {
     let e: unknown;
     try { new Templater('chat', gpt2); } catch (x) { e = x; }
@@ -279,6 +297,28 @@ describe('loadTextDataset (what the trainer calls)', () => {
     await expect(loadTextDataset(empty, { template: 'plain', tokenizer: gpt2, maxLength: 64 })).rejects.toThrow(`${empty}: has no rows`);
     await expect(loadTextDataset(f, { template: 'chat', tokenizer: gpt2, maxLength: 64 })).rejects.toThrow(/has no chat_template/);
     await expect(loadTextDataset(f, { template: 'plain', tokenizer: null, maxLength: 64 })).rejects.toThrow(/a tokenizer is needed/);
+  });
+
+  it('prompt rows train the completion; text rows train every token, then EOS, whatever the template', async () => {
+    const f = jsonl('pc.jsonl', [{ prompt: 'Hi', completion: 'Hello there' }, { text: 'Hello there' }]);
+    for (const template of ['paper', 'plain'] as const) {
+      const { rows, summary } = await loadTextDataset(f, { template, tokenizer: gpt2, maxLength: 64 });
+      expect(summary).toMatchObject({ format: 'prompt', read: 2, rows: 2 });
+      const [pc, text] = rows.map((r) => ({ ids: Array.from(r.inputIds), labels: Array.from(r.labels) }));
+      expect(pc).toEqual(encode(gpt2, template, HI));
+      expect(text).toEqual({ ids: [15496, 612, 50256], labels: [15496, 612, 50256] }); // Hello Ġthere <|endoftext|>
+    }
+    // a text row gets the BOS a post-processor adds even under the chat template (which writes its own for chats)
+    const post = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>'] } },
+    };
+    const bos = Tokenizer.load(gpt2Dir('gpt2-bos-chat', { chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' }, post));
+    const t = await loadTextDataset(jsonl('t.jsonl', [{ text: 'Hello there' }]), { template: 'chat', tokenizer: bos, maxLength: 64 });
+    expect(Array.from(t.rows[0].inputIds)).toEqual([50256, 15496, 612, 50256]);
+    expect(Array.from(t.rows[0].labels)).toEqual([X, 15496, 612, 50256]);
   });
 
   it('pretokenized rows pass through (validated, truncated, epsilon required when asked)', async () => {

@@ -165,5 +165,13 @@ describe('ual elicit (child process)', () => {
     const self = await run(['--data', input, '--out', path.join(dir, 'x.jsonl'), '--method', 'self']);
     expect(self.code).toBe(2);
     expect(self.stderr).toMatch(/--model-dir is required/);
+
+    // --format reads every row as train --format does; an unknown one is a usage error
+    const forced = await run(['--data', input, '--model', 'judge', '--dry-run', '--format', 'gsm8k'], { OPENAI_API_KEY: undefined });
+    expect(forced.code).toBe(1);
+    expect(forced.stderr).toContain(`error [UAL_DATA_BAD_ROW] ${input}:1 field "question": is missing`);
+    const bogus = await run(['--data', input, '--model', 'judge', '--dry-run', '--format', 'csv'], { OPENAI_API_KEY: undefined });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/--format must be auto or one of alpaca, sharegpt, .*, got "csv"/);
   });
 });

@@ -4,7 +4,7 @@ import { UalError } from '../../errors.js';
 import type { Answer } from '../cache.js';
 import { approxChatTokens } from '../estimate.js';
 import { firstTokenEntropy, toScore } from '../measures.js';
-import { promptTurns } from '../sample.js';
+import { promptTurns } from '../rated.js';
 import { usageOf, type Elicitor, type MethodOptions } from './types.js';
 
 export function logprobs(o: MethodOptions): Elicitor {

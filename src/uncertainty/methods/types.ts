@@ -3,7 +3,7 @@
 // answers become a 0–99 score.
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import type { Answer } from '../cache.js';
-import type { Turn } from '../sample.js';
+import type { Message } from '../../data/formats.js';
 
 export interface MethodOptions {
   model: string;
@@ -41,8 +41,8 @@ export interface Elicitor {
   readonly promptId: string;
   readonly params: Record<string, unknown>;
   readonly answersPerSample: number;
-  estimate(turns: Turn[]): Estimate;
-  answer(turns: Turn[], idx: number, ctx: MethodContext): Promise<Answer>;
+  estimate(turns: Message[]): Estimate;
+  answer(turns: Message[], idx: number, ctx: MethodContext): Promise<Answer>;
   score(answers: Answer[]): number;
 }
 
