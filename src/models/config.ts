@@ -198,14 +198,14 @@ export function readConfig(dir: string): ModelConfig {
 
 /** What `ual init` asks for: sizes of a fresh model. */
 export interface InitSpec {
-  arch: 'gpt2' | 'llama';
+  arch: 'gpt2' | 'llama' | 'qwen2';
   layers: number;
   d: number;
   heads: number;
   kvHeads?: number;
   vocab: number;
   ctx: number;
-  /** MLP width; default 4*d for gpt2, 3*d for llama (torch_ref's init) */
+  /** MLP width; default 4*d for gpt2, 3*d for llama and qwen2 (torch_ref's init) */
   ffn?: number;
 }
 
@@ -219,7 +219,7 @@ export function initConfigJson(s: InitSpec): Record<string, unknown> {
   }
   need(s.d % s.heads === 0, `--d ${s.d} is not divisible by --heads ${s.heads}`, 'pick --d as a multiple of --heads');
   if (s.arch === 'gpt2') {
-    need(s.kvHeads === undefined || s.kvHeads === s.heads, '--kv-heads applies to --arch llama only (GPT-2 has no grouped-query attention)');
+    need(s.kvHeads === undefined || s.kvHeads === s.heads, '--kv-heads applies to --arch llama and qwen2 only (GPT-2 has no grouped-query attention)');
     const cfg: Record<string, unknown> = {
       model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_layer: s.layers, n_embd: s.d, n_head: s.heads,
       vocab_size: s.vocab, n_positions: s.ctx, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new',
@@ -231,9 +231,12 @@ export function initConfigJson(s: InitSpec): Record<string, unknown> {
   const KV = s.kvHeads ?? s.heads;
   need(Number.isInteger(KV) && KV >= 1 && s.heads % KV === 0, `--heads ${s.heads} must be a multiple of --kv-heads ${KV}`);
   need((s.d / s.heads) % 2 === 0, `head size --d/--heads = ${s.d / s.heads} must be even for RoPE`);
-  return {
-    model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: s.d, intermediate_size: s.ffn ?? 3 * s.d,
-    num_hidden_layers: s.layers, num_attention_heads: s.heads, num_key_value_heads: KV, vocab_size: s.vocab,
-    max_position_embeddings: s.ctx, rms_norm_eps: 1e-6, rope_theta: 10000.0, hidden_act: 'silu', tie_word_embeddings: false,
+  const shape = {
+    hidden_size: s.d, intermediate_size: s.ffn ?? 3 * s.d, num_hidden_layers: s.layers, num_attention_heads: s.heads,
+    num_key_value_heads: KV, vocab_size: s.vocab, max_position_embeddings: s.ctx, rms_norm_eps: 1e-6, rope_theta: 10000.0,
+    hidden_act: 'silu', tie_word_embeddings: false,
   };
+  // Qwen2: the Llama block with q/k/v biases (implied by model_type); transformers' Qwen2Config defaults otherwise
+  if (s.arch === 'qwen2') return { model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], ...shape, use_sliding_window: false };
+  return { model_type: 'llama', architectures: ['LlamaForCausalLM'], ...shape };
 }

@@ -13,6 +13,8 @@ export { Gpt2Model } from './gpt2.js';
 export { LlamaModel } from './llama.js';
 export { Rng } from '../util/rng.js';
 export * from './safetensors.js';
+export * from './shards.js';
+export * from './presets.js';
 
 /** Load config.json + model.safetensors (or the sharded index) from a checkpoint directory. */
 export function loadModel(dir: string): AdaptableLM {

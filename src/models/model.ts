@@ -1,6 +1,5 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
-import path from 'node:path';
 import { Tensor, add, isGradEnabled, linear } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -9,7 +8,8 @@ import { generate, type GenerateOptions, type GenerateResult } from './generate.
 import { KVCache } from './kvcache.js';
 import { positionLimit } from './positions.js';
 import { Rng } from '../util/rng.js';
-import { CheckpointTensors, SAFETENSORS_FILE, writeSafetensors } from './safetensors.js';
+import { CheckpointTensors } from './safetensors.js';
+import { configForDtype, saveWeights, type SaveOptions } from './shards.js';
 
 export interface ForwardOptions {
   /** generation: the tokens continue the cached sequence (positions cache.length...); needs noGrad */
@@ -35,8 +35,9 @@ export interface CausalLM {
   parameters(): Tensor[];
   /** the same tensors keyed by the name they have (and will be saved with) in the checkpoint */
   namedParameters(): Map<string, Tensor>;
-  /** write config.json + model.safetensors (F32) into dir, each file atomically; other files in dir are kept */
-  save(dir: string): void;
+  /** write config.json + the weights (model.safetensors, or shards + index above opts.maxShardSize; fp32 unless
+   *  opts.dtype) into dir, atomically; other files in dir are kept */
+  save(dir: string, opts?: SaveOptions): void;
   /** a KV cache for B sequences of at most Tmax positions */
   newCache(B: number, Tmax: number): KVCache;
   generate(prompt: ArrayLike<number>, opts?: GenerateOptions): GenerateResult;
@@ -225,9 +226,26 @@ export abstract class BaseModel implements AdaptableLM {
     return out;
   }
 
-  save(dir: string): void {
-    writeSafetensors(path.join(dir, SAFETENSORS_FILE), this.namedParameters(), { metadata: { format: 'pt' } });
-    writeFileAtomic(configPath(dir), JSON.stringify(this.config.raw, null, 2) + '\n');
+  save(dir: string, opts: SaveOptions = {}): void {
+    saveWeights(dir, this.stateDict(), opts);
+    writeFileAtomic(configPath(dir), JSON.stringify(configForDtype(this.config.raw, opts.dtype), null, 2) + '\n');
+  }
+
+  /**
+   * namedParameters() in transformers' state_dict order, which decides where shards split: a Llama-family layer
+   * registers self_attn, mlp, input_layernorm, post_attention_layernorm (GPT-2's module order is already HF's).
+   */
+  private stateDict(): Map<string, Tensor> {
+    const named = [...this.namedParameters()];
+    if (this.config.family !== 'llama') return new Map(named);
+    const RANK = ['self_attn', 'mlp', 'input_layernorm', 'post_attention_layernorm'];
+    const keyed = named.map(([name, t], i) => {
+      const m = /(?:^|\.)layers\.(\d+)\.([a-z_]+)\./.exec(name);
+      return { name, t, i, layer: m ? Number(m[1]) : -1, rank: m ? RANK.indexOf(m[2]) : 0 };
+    });
+    // only tensors of one layer move, among themselves (a layer's tensors are contiguous)
+    keyed.sort((a, b) => (a.layer >= 0 && a.layer === b.layer ? a.rank - b.rank || a.i - b.i : a.i - b.i));
+    return new Map(keyed.map((k) => [k.name, k.t]));
   }
 
   newCache(B: number, Tmax: number): KVCache {

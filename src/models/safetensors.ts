@@ -1,10 +1,11 @@
-// safetensors I/O: read F32/F16/BF16/F64 tensors as float32 (single file or sharded index), write F32/F16/BF16 with
-// sorted names and a header padded to 8 bytes, byte-for-byte like ../shared/reference/torch_ref.py's writer.
+// safetensors I/O: read F32/F16/BF16/F64 tensors as float32 (single file or sharded index), each straight from the
+// file into its own array; write F32/F16/BF16 streamed tensor by tensor, byte-for-byte like torch_ref.py's writer.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CheckpointError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeAll, writeFilesAtomic, type FileWriter } from '../util/atomic.js';
+import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from './dtypes.js';
 
 export const SAFETENSORS_FILE = 'model.safetensors';
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
@@ -44,11 +45,17 @@ function numel(shape: readonly number[]): number {
   return n;
 }
 
-function readFully(fd: number, buf: Uint8Array, position: number, file: string, what: string): void {
+/** values per conversion chunk when reading or writing half precision (4 MiB of float32) */
+const CHUNK = 1 << 20;
+/** bytes per readSync call; also keeps every Uint8Array view under V8's 4 GiB typed-array limit */
+const READ_CHUNK = 1 << 30;
+
+/** Fill `view` with the file's bytes at `position` (a tensor's bytes go straight into its own array). */
+function readFully(fd: number, view: ArrayBufferView, position: number, file: string, what: string): void {
   let done = 0;
-  while (done < buf.length) {
-    const len = Math.min(buf.length - done, 1 << 30);
-    const got = fs.readSync(fd, buf, done, len, position + done);
+  while (done < view.byteLength) {
+    const len = Math.min(view.byteLength - done, READ_CHUNK);
+    const got = fs.readSync(fd, new Uint8Array(view.buffer, view.byteOffset + done, len), 0, len, position + done);
     if (got === 0) throw new CheckpointError(`${file}: unexpected end of file while reading ${what}`, 'the file is truncated; download or save it again');
     done += got;
   }
@@ -102,53 +109,6 @@ function parseHeader(fd: number, file: string, fileSize: number): { entries: Map
   return { entries, metadata };
 }
 
-/** IEEE half -> float (subnormals, inf and NaN included). */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float -> IEEE half, round to nearest even (what torch's .half() does). */
-function floatToHalf(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (r & 1))) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++; // a carry into the exponent is still the right value
-  return sign | r;
-}
-
-/** float -> bfloat16, round to nearest even (torch's .bfloat16()). */
-function floatToBf16(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff)) return ((b >>> 16) | 0x40) & 0xffff; // keep NaN a NaN
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 /** An open .safetensors file: the header is parsed once; tensors are read one at a time, straight into their arrays. */
 export class SafetensorsReader {
   readonly file: string;
@@ -185,32 +145,40 @@ export class SafetensorsReader {
   read(name: string): Float32Array {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${this.file}: no tensor "${name}"`);
+    return this.readInto(name, new Float32Array(numel(e.shape)));
+  }
+
+  /** Read the tensor as float32 into `out`, which must hold exactly its values (no intermediate copy). */
+  readInto(name: string, out: Float32Array): Float32Array {
+    const e = this.entries.get(name);
+    if (!e) throw new CheckpointError(`${this.file}: no tensor "${name}"`);
     if (this.fd === null) throw new Error(`${this.file}: reader is closed`);
+    if (!(READABLE_DTYPES as readonly string[]).includes(e.dtype)) {
+      throw new CheckpointError(`${this.file}: tensor "${name}" has dtype ${e.dtype}; only ${READABLE_DTYPES.join('/')} are read as weights`,
+        'convert the checkpoint to float32, float16 or bfloat16 (e.g. model.to(torch.float32).save_pretrained(dir))');
+    }
     const n = numel(e.shape);
+    if (out.length !== n) {
+      throw new CheckpointError(`${this.file}: tensor "${name}" has shape [${e.shape}] (${n} values), expected ${out.length} values`,
+        'the file was saved for a different model or parameter list');
+    }
+    const what = `tensor "${name}"`;
     if (e.dtype === 'F32') {
-      const out = new Float32Array(n);
-      readFully(this.fd, new Uint8Array(out.buffer), e.begin, this.file, `tensor "${name}"`);
+      readFully(this.fd, out, e.begin, this.file, what);
       return out;
     }
-    if (e.dtype === 'F16' || e.dtype === 'BF16') {
-      const raw = new Uint16Array(n);
-      readFully(this.fd, new Uint8Array(raw.buffer), e.begin, this.file, `tensor "${name}"`);
-      const out = new Float32Array(n);
-      if (e.dtype === 'BF16') {
-        const bits = new Uint32Array(out.buffer); // bf16 is float32's top 16 bits
-        for (let i = 0; i < n; i++) bits[i] = raw[i] << 16;
-      } else {
-        for (let i = 0; i < n; i++) out[i] = halfToFloat(raw[i]);
-      }
-      return out;
+    const width = BYTES[e.dtype];
+    // converted a chunk at a time, so reading costs the tensor's float32 array and no copy of its stored bytes
+    const raw = e.dtype === 'F64' ? new Float64Array(Math.min(n, CHUNK)) : new Uint16Array(Math.min(n, CHUNK));
+    for (let i = 0; i < n; i += CHUNK) {
+      const m = Math.min(CHUNK, n - i);
+      const part = raw.subarray(0, m);
+      readFully(this.fd, part, e.begin + i * width, this.file, what);
+      if (e.dtype === 'BF16') bf16ToFloat(part as Uint16Array, out.subarray(i, i + m));
+      else if (e.dtype === 'F16') for (let j = 0; j < m; j++) out[i + j] = halfToFloat(part[j]);
+      else out.set(part, i);
     }
-    if (e.dtype === 'F64') {
-      const raw = new Float64Array(n);
-      readFully(this.fd, new Uint8Array(raw.buffer), e.begin, this.file, `tensor "${name}"`);
-      return Float32Array.from(raw);
-    }
-    throw new CheckpointError(`${this.file}: tensor "${name}" has dtype ${e.dtype}; only ${READABLE_DTYPES.join('/')} are read as weights`,
-      'convert the checkpoint to float32, float16 or bfloat16 (e.g. model.to(torch.float32).save_pretrained(dir))');
+    return out;
   }
 
   close(): void {
@@ -342,9 +310,33 @@ function headerJson(entries: [string, { dtype: string; shape: readonly number[];
   return `{${parts.join(', ')}}`;
 }
 
-/** Serialize tensors (names sorted, header space-padded to a multiple of 8) into one buffer. */
-export function encodeSafetensors(tensors: Map<string, ShapedArray> | Record<string, ShapedArray>,
-  opts: { dtype?: WriteDtype; metadata?: Record<string, string> } = {}): Uint8Array {
+export interface WriteOptions {
+  dtype?: WriteDtype;
+  metadata?: Record<string, string>;
+}
+
+/** Append one tensor's values in `dtype`, converting a chunk at a time (float32 data goes out without a copy). */
+function writeTensor(fd: number, data: Float32Array | Float64Array, dtype: WriteDtype): void {
+  const n = data.length;
+  if (dtype === 'F32' && data instanceof Float32Array) {
+    for (let i = 0; i < n; i += CHUNK) writeAll(fd, new Uint8Array(data.buffer, data.byteOffset + i * 4, Math.min(CHUNK, n - i) * 4));
+    return;
+  }
+  const buf = dtype === 'F32' ? new Float32Array(Math.min(n, CHUNK)) : new Uint16Array(Math.min(n, CHUNK));
+  const conv = dtype === 'F16' ? floatToHalf : floatToBf16;
+  for (let i = 0; i < n; i += CHUNK) {
+    const m = Math.min(CHUNK, n - i);
+    if (dtype === 'F32') buf.set(data.subarray(i, i + m));
+    else for (let j = 0; j < m; j++) buf[j] = conv(data[i + j]);
+    writeAll(fd, new Uint8Array(buf.buffer, 0, m * buf.BYTES_PER_ELEMENT));
+  }
+}
+
+/**
+ * Lay out a .safetensors file (names sorted, header space-padded to a multiple of 8, as torch_ref and safetensors
+ * write it); nothing is converted or copied until the returned writer streams it tensor by tensor.
+ */
+export function safetensorsWriter(tensors: Map<string, ShapedArray> | Record<string, ShapedArray>, opts: WriteOptions = {}): FileWriter {
   assertLittleEndian();
   const dtype = opts.dtype ?? 'F32';
   const width = BYTES[dtype];
@@ -359,32 +351,19 @@ export function encodeSafetensors(tensors: Map<string, ShapedArray> | Record<str
     entries.push([name, { dtype, shape: t.shape, data_offsets: [offset, offset + len] }]);
     offset += len;
   }
-  let header = Buffer.from(headerJson(entries, opts.metadata), 'utf8');
-  const pad = (8 - (header.length % 8)) % 8;
-  if (pad) header = Buffer.concat([header, Buffer.alloc(pad, 0x20)]);
-  const out = new Uint8Array(8 + header.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
-  out.set(header, 8);
-  let pos = 8 + header.length;
-  for (const name of names) {
-    const t = map.get(name)!;
-    const n = t.data.length;
-    if (dtype === 'F32') {
-      const src = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-      out.set(new Uint8Array(src.buffer, src.byteOffset, n * 4), pos);
-    } else {
-      const dst = new Uint16Array(n);
-      const conv = dtype === 'F16' ? floatToHalf : floatToBf16;
-      for (let i = 0; i < n; i++) dst[i] = conv(t.data[i]);
-      out.set(new Uint8Array(dst.buffer), pos);
-    }
-    pos += n * width;
-  }
-  return out;
+  const json = Buffer.from(headerJson(entries, opts.metadata), 'utf8');
+  const headerLen = json.length + ((8 - (json.length % 8)) % 8);
+  const header = Buffer.alloc(8 + headerLen, 0x20);
+  header.writeBigUInt64LE(BigInt(headerLen), 0);
+  json.copy(header, 8);
+  return (fd) => {
+    writeAll(fd, header);
+    for (const name of names) writeTensor(fd, map.get(name)!.data, dtype);
+  };
 }
 
-/** Write a .safetensors file atomically (a crash leaves the old file or the new one, never half of one). */
+/** Write a .safetensors file, streamed and atomically (a crash leaves the old file or the new one, never half of one). */
 export function writeSafetensors(file: string, tensors: Map<string, ShapedArray> | Record<string, ShapedArray>,
-  opts: { dtype?: WriteDtype; metadata?: Record<string, string> } = {}): void {
-  writeFileAtomic(file, encodeSafetensors(tensors, opts));
+  opts: WriteOptions = {}): void {
+  writeFilesAtomic([{ target: file, fill: safetensorsWriter(tensors, opts) }]);
 }

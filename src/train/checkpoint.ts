@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AdamW } from '../engine/index.js';
-import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { SafetensorsReader, writeSafetensors } from '../models/safetensors.js';
 import { UalError } from '../errors.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import type { TrainConfig } from './config.js';
@@ -63,17 +63,22 @@ export function readTrainerState(dir: string): TrainerState {
 /** Restore the AdamW moments saved by saveCheckpoint, matched by parameter name. */
 export function loadOptimizer(dir: string, opt: AdamW): void {
   const file = path.join(dir, 'optimizer.safetensors');
-  const t = readSafetensors(file);
-  const m: Float32Array[] = [];
-  const v: Float32Array[] = [];
-  opt.params.forEach((p, i) => {
-    const n = p.name || `param.${i}`;
-    const a = t.get(`exp_avg.${n}`);
-    const b = t.get(`exp_avg_sq.${n}`);
-    if (!a || !b) throw new UalError('UAL_CHECKPOINT', `${file}: no optimizer state for parameter ${n}`, 'resume with the same model and LoRA settings the checkpoint was made with');
-    m.push(a.data);
-    v.push(b.data);
-  });
   const step = readTrainerState(dir).step;
+  // each moment is read straight into the optimizer's own float32 array (stateDict hands those out, not copies), so
+  // resuming a large full fine-tune does not hold the optimizer state twice
+  const { m, v } = opt.stateDict();
+  const r = SafetensorsReader.open(file);
+  try {
+    opt.params.forEach((p, i) => {
+      const n = p.name || `param.${i}`;
+      if (!r.entries.has(`exp_avg.${n}`) || !r.entries.has(`exp_avg_sq.${n}`)) {
+        throw new UalError('UAL_CHECKPOINT', `${file}: no optimizer state for parameter ${n}`, 'resume with the same model and LoRA settings the checkpoint was made with');
+      }
+      r.readInto(`exp_avg.${n}`, m[i]);
+      r.readInto(`exp_avg_sq.${n}`, v[i]);
+    });
+  } finally {
+    r.close();
+  }
   opt.loadStateDict({ step, m, v });
 }

@@ -5,6 +5,7 @@ import type { EpsStyle, LossType } from './losses.js';
 import type { LrSchedule } from './schedule.js';
 import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { TEMPLATES, type TemplateName } from '../data/template.js';
+import { DEFAULT_MAX_SHARD_SIZE, SAVE_DTYPE_NAMES, type SaveDtype } from '../models/shards.js';
 
 export interface TrainConfig {
   model: string;
@@ -56,6 +57,10 @@ export interface TrainConfig {
   merge: boolean;
   /** 'paper' = the UAL reference setup (see PRESETS) */
   preset: '' | 'paper';
+  /** dtype of the saved weights (final, merged, checkpoints/step-N); optimizer state and LoRA adapters stay fp32 */
+  saveDtype: SaveDtype;
+  /** weights above this size are saved as shards + index, as transformers does ("5GB", "500MB", "1GiB", bytes) */
+  maxShardSize: string;
 }
 
 export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
@@ -79,6 +84,8 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   adapter: '',
   merge: false,
   preset: '',
+  saveDtype: 'fp32',
+  maxShardSize: DEFAULT_MAX_SHARD_SIZE,
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -131,6 +138,8 @@ export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.fre
   adapter: { flag: 'adapter', kind: 'string', help: 'start LoRA from this PEFT adapter directory' },
   merge: { flag: 'merge', kind: 'bool', help: 'with LoRA, also write the merged full checkpoint' },
   preset: { flag: 'preset', kind: ['', 'paper'], help: 'paper: LoRA r8 a16 dropout 0.1 on q,v, lr 3e-4, batch 64, 10% warmup, paper template, prompt not masked' },
+  saveDtype: { flag: 'save-dtype', kind: SAVE_DTYPE_NAMES, help: 'saved weights (model, merged, step-N; bf16/fp16 round to nearest even, so resuming from them is not exact); optimizer state and adapters stay fp32' },
+  maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
 });
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
@@ -204,4 +213,4 @@ export function resolveTrainConfig(cli: Record<string, string | boolean | undefi
 }
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation) */
-export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model']);
+export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model', 'saveDtype', 'maxShardSize']);

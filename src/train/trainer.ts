@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AdamW, backward, clipGradNorm, scale, type Tensor } from '../engine/index.js';
-import { loadModel, positionLimit, type AdaptableLM } from '../models/index.js';
+import { loadModel, positionLimit, saveOptions, type AdaptableLM } from '../models/index.js';
 import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
 import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
 import type { TokenRow } from '../data/pretokenized.js';
@@ -137,13 +137,14 @@ export interface TrainHooks {
 }
 
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const save = saveOptions(cfg.saveDtype, cfg.maxShardSize);
   const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg);
   hooks.onStart?.(steps, first, summary);
   const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
   if (resumeDir) loadOptimizer(resumeDir, opt);
   const warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.round(cfg.warmupRatio * steps);
-  const saveWeights = (dir: string) => (lora ? lora.save(dir, cfg.model) : model.save(dir));
+  const saveWeights = (dir: string) => (lora ? lora.save(dir, cfg.model) : model.save(dir, save));
 
   fs.mkdirSync(cfg.out, { recursive: true });
   writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify({ ...cfg, steps, warmupSteps: warmup, data_summary: summary }, null, 2) + '\n');
@@ -203,7 +204,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   saveWeights(cfg.out);
   if (lora && cfg.merge) {
     lora.merge();
-    model.save(cfg.out);
+    model.save(cfg.out, save);
   }
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
     const src = path.join(cfg.model, f);

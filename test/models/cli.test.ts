@@ -3,7 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { loadModel, readSafetensors } from '../../src/models/index.js';
+import { MODEL_PRESETS, loadModel, parseConfig, presetTokenizerDir, readSafetensors } from '../../src/models/index.js';
+import { llamaSpecs } from '../../src/models/llama.js';
+import { Tokenizer } from '../../src/data/tokenizer.js';
 import { QWEN_TOKENIZER, cleanupTmp, editedCheckpoint, fixture, lastJson, promptIds, readJson, runUal, tmpDir } from './helpers.js';
 
 afterAll(cleanupTmp);
@@ -67,8 +69,8 @@ describe('ual init', () => {
       [[...base, '--d', '32', '--heads', '4'], /give --vocab N or --tokenizer DIR/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', 'ten'], /--vocab must be a number, got "ten"/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--tokenizer', QWEN_TOKENIZER], /--vocab 10 is smaller than the tokenizer's 151669 tokens/],
-      [['init', '--arch', 'bert', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out], /--arch must be gpt2 or llama/],
-      [['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--kv-heads', '1', '--vocab', '9', '--out', out], /--kv-heads applies to --arch llama only/],
+      [['init', '--arch', 'bert', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out], /--arch must be gpt2, llama or qwen2, got "bert"/],
+      [['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--kv-heads', '1', '--vocab', '9', '--out', out], /--kv-heads applies to --arch llama and qwen2 only/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--bogus'], /Unknown option '--bogus'/],
     ];
     for (const [args, msg] of cases) {
@@ -81,6 +83,65 @@ describe('ual init', () => {
     const missingTok = await runUal([...base, '--d', '32', '--heads', '4', '--tokenizer', root]);
     expect(missingTok.code).toBe(1);
     expect(missingTok.stderr).toContain(`${root}: no tokenizer.json`);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  test('qwen2 in bf16 above a 2KB --max-shard-size: q/k/v biases, transformers\' shard layout, loads', async () => {
+    const out = path.join(tmpDir(), 'q');
+    const r = await runUal(['init', '--arch', 'qwen2', '--layers', '1', '--d', '16', '--heads', '4', '--kv-heads', '2',
+      '--vocab', '64', '--ctx', '32', '--ffn', '48', '--save-dtype', 'bf16', '--max-shard-size', '2KB', '--json', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ model_type: 'qwen2', save_dtype: 'bf16', kv_heads: 2, vocab_size: 64 });
+    expect(readJson(path.join(out, 'config.json'))).toEqual({
+      model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], hidden_size: 16, intermediate_size: 48, num_hidden_layers: 1,
+      num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 64, max_position_embeddings: 32, rms_norm_eps: 1e-6,
+      rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: false, use_sliding_window: false, torch_dtype: 'bfloat16',
+    });
+    // bf16 bytes: embed and lm_head 2048 each (> 2000: alone), q 512+32, k and v 256+16, o 512, gate/up/down 1536
+    const shard = (i: number) => `model-0000${i}-of-00006.safetensors`;
+    const L = 'model.layers.0.';
+    const want: Record<string, string> = { 'model.embed_tokens.weight': shard(1), 'lm_head.weight': shard(5), 'model.norm.weight': shard(6) };
+    for (const p of ['q_proj', 'k_proj', 'v_proj']) for (const k of ['weight', 'bias']) want[`${L}self_attn.${p}.${k}`] = shard(2);
+    want[`${L}self_attn.o_proj.weight`] = shard(2);
+    want[`${L}mlp.gate_proj.weight`] = shard(3);
+    want[`${L}mlp.up_proj.weight`] = shard(4);
+    for (const k of ['mlp.down_proj.weight', 'input_layernorm.weight', 'post_attention_layernorm.weight']) want[L + k] = shard(6);
+    const index = readJson<{ weight_map: Record<string, string> }>(path.join(out, 'model.safetensors.index.json'));
+    expect(index.weight_map).toEqual(want);
+    expect(fs.readdirSync(out).sort()).toEqual(['config.json', ...[1, 2, 3, 4, 5, 6].map(shard), 'model.safetensors.index.json']);
+    const model = loadModel(out);
+    expect(model.namedParameters().has(`${L}self_attn.k_proj.bias`)).toBe(true);
+    expect(model.config).toMatchObject({ modelType: 'qwen2', qkvBias: true, numKvHeads: 2, tieWordEmbeddings: false });
+  });
+
+  test('--preset qwen2.5-0.5b is Qwen2.5-0.5B\'s published shape (494,032,768 parameters) with a Qwen tokenizer', () => {
+    const cfg = parseConfig(MODEL_PRESETS['qwen2.5-0.5b'].config, 'preset');
+    expect(cfg).toMatchObject({
+      modelType: 'qwen2', numLayers: 24, hiddenSize: 896, numHeads: 14, numKvHeads: 2, headDim: 64, intermediateSize: 4864,
+      vocabSize: 151936, tieWordEmbeddings: true, qkvBias: true, oBias: false, ropeTheta: 1e6, normEps: 1e-6,
+      maxPositions: 32768, slidingWindow: null,
+    });
+    expect(llamaSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)).toBe(494_032_768);
+    const tokDir = presetTokenizerDir(MODEL_PRESETS['qwen2.5-0.5b']);
+    expect(fs.realpathSync(tokDir)).toBe(fs.realpathSync(QWEN_TOKENIZER));
+    expect(Tokenizer.load(tokDir).vocabSize).toBe(151669);
+  });
+
+  test('--preset, --save-dtype and --max-shard-size mistakes: exit 2, nothing written', async () => {
+    const root = tmpDir();
+    const out = path.join(root, 'x');
+    const base = ['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out];
+    const cases: [string[], RegExp][] = [
+      [['init', '--preset', 'qwen2.5-0.5b', '--layers', '2', '--d', '8', '--out', out], /--preset sets the model's shape; drop --layers, --d/],
+      [['init', '--preset', 'qwen9', '--out', out], /unknown --preset "qwen9"[\s\S]*presets: qwen2\.5-0\.5b/],
+      [[...base, '--save-dtype', 'fp64'], /--save-dtype must be one of fp32, bf16, fp16, got "fp64"/],
+      [[...base, '--max-shard-size', '5XB'], /--max-shard-size must be a size such as 5GB, 500MB, 1GiB or a number of bytes, got "5XB"/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runUal(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
