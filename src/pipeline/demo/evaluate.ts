@@ -123,7 +123,6 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
 
   const arithSeqs = referenceSeqs(tk, test.arithmetic);
   const cal = scoreTokens(model, arithSeqs, { maxLen: model.config.maxPositions, batchSize: 32 });
-  samples.metrics.ece = cal.tokens;
 
   // hidden-state clusters over every test reference (one gold or modal answer per open prompt)
   const openRefs = test.open.map((p) => ({ instruction: p.instruction, output: taskType(p.type).answers[0].text }));
@@ -137,6 +136,7 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
   const points = Array.from(keep, (i) => ({ x: round(scores[2 * i], 4), y: round(scores[2 * i + 1], 4), label: labels[i] as 0 | 1 }));
   const pair = clusters.pairs.find((p) => p.a === 0 && p.b === 1)!;
   const name = (id: number) => tk.idToToken(id) ?? String(id);
+  samples.metrics.ece = cal.tokens; // ECE averages over the scored tokens
 
   return {
     metrics: {
