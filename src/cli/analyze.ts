@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hasTokenizer, TOKENIZER_JSON } from '../data/tokenizer.js';
 import { UalError, UsageError } from '../errors.js';
-import { analyzePairs, clusterSvg, collectStates, pairPca, selectPositions, type ScatterPanel } from '../eval/clusters.js';
+import { analyzePairs, collectStates, pairPca, selectPositions } from '../eval/clusters.js';
 import { readScoredRows } from '../eval/rows.js';
+import type { ScatterPanel } from '../pipeline/report/charts.js';
 import { isTemplateName, TEMPLATES } from '../data/template.js';
-import { round } from '../eval/stats.js';
+import { round } from '../util/stats.js';
 import { loadCodec, type TextCodec } from '../eval/text.js';
 import { loadModel, positionLimit, type CausalLM } from '../models/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -93,6 +94,7 @@ export const command: Command = {
       `up to ${perToken} states each; most frequent: ${sel.tokens.slice(0, 5).map(tokenText).join(', ')}\n`);
 
     const results = [];
+    const names: [string, string] = [tokenText(sel.tokens[shown[0]]), tokenText(sel.tokens[shown[1]])];
     const panels: ScatterPanel[] = [];
     for (let i = 0; i < models.length; i++) {
       const p = progress(`analyze ${path.basename(path.resolve(dirs[i]))}`, (Kused * (Kused - 1)) / 2, '');
@@ -102,14 +104,16 @@ export const command: Command = {
       p.stop();
       const { scores, labels } = pairPca(states, shown[0], shown[1], C);
       const shownSil = r.pairs.find((q) => q.a === Math.min(...shown) && q.b === Math.max(...shown))!.silhouette;
-      panels.push({ title: path.basename(path.resolve(dirs[i])), scores, labels, silhouette: shownSil });
+      const points = Array.from(labels, (label, j) => ({ x: scores[2 * j], y: scores[2 * j + 1], label: label as 0 | 1 }));
+      panels.push({ title: `${path.basename(path.resolve(dirs[i]))}: silhouette ${shownSil.toFixed(3)}`, tokens: names, points });
       results.push({ model: dirs[i], silhouette_mean: round(r.mean), silhouette_sd: round(r.sd), pairs: r.pairs });
       process.stderr.write(`  ${dirs[i]}: silhouette ${r.mean.toFixed(4)} ± ${r.sd.toFixed(4)} (mean ± sd over ${r.pairs.length} pairs)\n`);
     }
     const svg = o.svg as string | undefined;
     if (svg) {
-      const names: [string, string] = [tokenText(sel.tokens[shown[0]]), tokenText(sel.tokens[shown[1]])];
-      writeFileAtomic(svg, clusterSvg(panels, names, `Final hidden states before the next token ${names[0]} vs ${names[1]} (2-D PCA)`));
+      // loaded here: vega takes ~0.5 s to import, which "ual --help" (it lists every command) should not pay
+      const { clusterScatterSvg } = await import('../pipeline/report/charts.js');
+      writeFileAtomic(svg, await clusterScatterSvg(panels, `Final hidden states before the next token ${names[0]} vs ${names[1]} (2-D PCA)`));
     }
     const summary = {
       task: 'clusters', data, rows: seqs.length, k: Kused, pairs: (Kused * (Kused - 1)) / 2, per_token: perToken, seed,

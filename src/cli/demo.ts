@@ -32,7 +32,8 @@ UAL from the same base with equal budgets, scores them against ground truth over
 DIR/results.json and DIR/report.html.
 
   --out DIR            where everything goes (default ual-demo); must be new, empty or a previous demo's
-  --seeds N            fine-tuning seeds (default 3); intervals are 95% Student-t over seeds
+  --seeds N            fine-tuning seeds (default 3); 95% intervals over seeds: logit-t for values in [0, 1],
+                       Student-t for silhouette and differences
   --quick              a small, fast run of the same pipeline (under a minute; numbers are rough)
   --jobs N             fine-tune/evaluate runs at a time, each in its own process with one BLAS thread
                        (default: 2 with 2+ cores; 1 runs them one by one in this process, as before)

@@ -2,10 +2,11 @@
 // calibration error over 15 equal-width confidence bins (Guo et al. 2017) with a reliability diagram, the place
 // where label smoothing's effect shows most directly.
 import type { CausalLM } from '../models/index.js';
+import { esc } from '../util/escape.js';
+import { round } from '../util/stats.js';
 import { forwardSequences, rowStats, type BatchOptions } from './batch.js';
 import type { TokenSeq } from './rows.js';
-import { round } from './stats.js';
-import { esc, f, svgDoc, text } from './svg.js';
+import { f, svgDoc, text } from './svg.js';
 
 export const ECE_BINS = 15;
 

@@ -1,14 +1,13 @@
 // The paper's feature-space analysis: final hidden states (after the final norm, the input of lm_head) labelled by
 // the next token; for every pair of the K most frequent next tokens, a 2-D PCA of the two tokens' states and its
-// silhouette score; mean ± sd over the K(K-1)/2 pairs per model, and a scatter of one pair per model side by side.
+// silhouette score; mean ± sd over the K(K-1)/2 pairs per model (the report's scatter draws one pair's PCA).
 import { Tensor, matmul, noGrad } from '../engine/index.js';
 import { UalError } from '../errors.js';
 import type { CausalLM } from '../models/index.js';
 import { Rng } from '../util/rng.js';
+import { mean, sd } from '../util/stats.js';
 import { forwardSequences, type BatchOptions } from './batch.js';
 import { pca2, pca2FromGram, silhouette } from './linalg.js';
-import { mean, round, sd } from './stats.js';
-import { PALETTE, f, svgDoc, text, ticks } from './svg.js';
 
 export interface Selection {
   /** the K most frequent next tokens, most frequent first */
@@ -141,45 +140,4 @@ export function analyzePairs(states: Float64Array[], C: number, onPair?: (done: 
   }
   const sil = pairs.map((p) => p.silhouette);
   return { pairs, mean: mean(sil), sd: sd(sil) };
-}
-
-export interface ScatterPanel {
-  title: string;
-  scores: Float64Array;
-  labels: Int32Array;
-  silhouette: number;
-}
-
-/** Side-by-side scatter plots of one token pair's 2-D PCA, one panel per model. */
-export function clusterSvg(panels: ScatterPanel[], legend: [string, string], heading: string): string {
-  const S = 300, pad = 46, gap = 24, top = 62;
-  const W = pad + panels.length * (S + gap) - gap + 20;
-  const H = top + S + 50;
-  const body: string[] = [text(W / 2, 20, heading, 'text-anchor="middle" font-size="14" font-weight="bold"')];
-  legend.forEach((l, i) => {
-    const lx = pad + i * 170;
-    body.push(`<circle cx="${lx}" cy="38" r="4" fill="${PALETTE[i]}"/>`, text(lx + 8, 42, l));
-  });
-  panels.forEach((p, k) => {
-    const x0 = pad + k * (S + gap);
-    const n = p.labels.length;
-    let lo0 = Infinity, hi0 = -Infinity, lo1 = Infinity, hi1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      lo0 = Math.min(lo0, p.scores[2 * i]); hi0 = Math.max(hi0, p.scores[2 * i]);
-      lo1 = Math.min(lo1, p.scores[2 * i + 1]); hi1 = Math.max(hi1, p.scores[2 * i + 1]);
-    }
-    const m0 = (hi0 - lo0) * 0.05 || 1, m1 = (hi1 - lo1) * 0.05 || 1;
-    lo0 -= m0; hi0 += m0; lo1 -= m1; hi1 += m1;
-    const sx = (v: number) => x0 + ((v - lo0) / (hi0 - lo0)) * S;
-    const sy = (v: number) => top + S - ((v - lo1) / (hi1 - lo1)) * S;
-    body.push(`<rect x="${x0}" y="${top}" width="${S}" height="${S}" fill="none" stroke="#999"/>`);
-    for (const v of ticks(lo0, hi0, 4)) body.push(text(sx(v), top + S + 14, String(round(v, 3)), 'text-anchor="middle" font-size="9" fill="#666"'));
-    for (const v of ticks(lo1, hi1, 4)) body.push(text(x0 - 4, sy(v) + 3, String(round(v, 3)), 'text-anchor="end" font-size="9" fill="#666"'));
-    for (let i = 0; i < n; i++) {
-      body.push(`<circle cx="${f(sx(p.scores[2 * i]))}" cy="${f(sy(p.scores[2 * i + 1]))}" r="2.5" fill="${PALETTE[p.labels[i]]}" fill-opacity="0.6"/>`);
-    }
-    body.push(text(x0 + S / 2, top + S + 32, `${p.title}`, 'text-anchor="middle" font-weight="bold"'));
-    body.push(text(x0 + S / 2, top + S + 46, `silhouette ${p.silhouette.toFixed(3)} (PC1 → , PC2 ↑)`, 'text-anchor="middle" font-size="11"'));
-  });
-  return svgDoc(W, H, body);
 }

@@ -1,7 +1,6 @@
 // The evaluation layer's front door: answer extraction, batched scoring and generation, math accuracy, multiple
 // choice, pairwise judging, perplexity and calibration, the clustering analysis, and generation speed.
 export * from './extract.js';
-export * from './stats.js';
 export * from './text.js';
 export * from './prompts.js';
 export * from './batch.js';

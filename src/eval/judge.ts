@@ -2,7 +2,7 @@
 // order, so a judge's preference for the first (or second) slot cancels out; ties count half; the win rate comes
 // with its standard error and the average output lengths (length is the judge bias AlpacaEval 2 corrects for).
 import { UalError } from '../errors.js';
-import { mean, round, sem } from './stats.js';
+import { mean, round, sem } from '../util/stats.js';
 
 /** Bump when the prompt or the parsing changes: it is part of every cache key. */
 export const JUDGE_PROMPT_ID = 'ual-pairwise-v1';

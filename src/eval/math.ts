@@ -3,11 +3,11 @@
 import { AtomicRowWriter } from '../data/jsonl.js';
 import { UsageError } from '../errors.js';
 import type { CausalLM } from '../models/index.js';
+import { round, wilson } from '../util/stats.js';
 import { scoreAnswer, type MatchMode } from './extract.js';
 import { cutAtStop, generateAll, stopStrings } from './generate.js';
 import type { PromptEncoder, Shot } from './prompts.js';
 import { alignPredictions, readMathRows, readPredictions } from './rows.js';
-import { round, wilson } from './stats.js';
 import type { TextCodec } from './text.js';
 
 export type MathTask = 'gsm8k' | 'metamath';

@@ -2,9 +2,9 @@
 // " <choice>" of the prompt; acc takes the largest summed log-probability, acc_norm the largest per character of
 // the choice text (harness: `lls / [len(choice) for choice in choices]`, the delimiter space not counted).
 import type { CausalLM } from '../models/index.js';
+import { round, wilson } from '../util/stats.js';
 import { forwardSequences, rowStats, type BatchOptions } from './batch.js';
 import type { McRow } from './rows.js';
-import { round, wilson } from './stats.js';
 import { encodePair, type TextCodec } from './text.js';
 
 export interface McOptions extends BatchOptions {

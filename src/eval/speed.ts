@@ -2,6 +2,7 @@
 // tokens/s counts generated tokens only (prefill time is included in the wall clock, as a user waits for it).
 import { generateBatch, loadModel, type CausalLM } from '../models/index.js';
 import { Rng } from '../util/rng.js';
+import { median } from '../util/stats.js';
 
 export interface GenBenchOptions {
   promptLen: number;
@@ -45,9 +46,8 @@ export function benchGenerate(modelOrDir: CausalLM | string, o: GenBenchOptions)
       throw new Error(`benchGenerate: expected ${o.newTokens} new tokens per prompt (prompt ${o.promptLen} + new tokens exceeds the model's positions?)`);
     }
   }
-  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const ms = med(total);
+  const ms = median(total);
   return {
-    tokens_per_s: (B * o.newTokens) / (ms / 1000), ms, prefill_ms: med(prefill), batch: B, prompt_len: o.promptLen, new_tokens: o.newTokens,
+    tokens_per_s: (B * o.newTokens) / (ms / 1000), ms, prefill_ms: median(prefill), batch: B, prompt_len: o.promptLen, new_tokens: o.newTokens,
   };
 }

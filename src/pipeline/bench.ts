@@ -7,6 +7,7 @@ import { AdamW, backward, activeKernels, backendName, smoothedCrossEntropy } fro
 import { initConfigJson, initModel, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Rng } from '../util/rng.js';
+import { median } from '../util/stats.js';
 
 export interface TrainBenchSpec extends InitSpec {
   seq: number;
@@ -60,8 +61,7 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
     step();
     times.push(performance.now() - t);
   }
-  times.sort((a, b) => a - b);
-  const med = times[Math.floor(times.length / 2)];
+  const med = median(times);
   let total = 0;
   let matmul = 0; // parameters used in matmuls: 2-D tensors but the embedding tables, plus a tied lm_head
   for (const [name, p] of model.namedParameters()) {

@@ -5,6 +5,7 @@ import { AtomicRowWriter, readJsonRows } from '../data/jsonl.js';
 import { emptyDataset, newReadStats, skipOrThrow } from '../data/readers.js';
 import { setFields } from '../data/rowfields.js';
 import { checkMappingOptions, mapScores, SCORE_MAX, type MappingName } from '../uncertainty/mapping.js';
+import { mean, quantile, sd } from '../util/stats.js';
 
 export interface SmoothOptions {
   data: string;
@@ -57,13 +58,6 @@ function score(row: Record<string, unknown>, file: string, line: number): number
     throw new DataError(file, line, 'uncertainty', `must be a number in [0, ${SCORE_MAX}], got ${JSON.stringify(u)}`, HINT);
   }
   return u;
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  const x = q * (sorted.length - 1); // linear interpolation between order statistics (numpy's default)
-  const i = Math.floor(x);
-  return i + 1 < sorted.length ? sorted[i] + (x - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
 }
 
 /** Equal-width bins over [min, max] of the values (one bin when they are all equal). */
@@ -120,20 +114,16 @@ export async function smooth(o: SmoothOptions): Promise<SmoothSummary> {
   }
 
   const sorted = Float64Array.from(eps).sort();
-  let sum = 0, sq = 0;
-  for (const e of eps) sum += e;
-  const mean = sum / n;
-  for (const e of eps) sq += (e - mean) ** 2;
   return {
     data: o.data, out: o.out, mapping: o.mapping, target_mean: opts.targetMean, min: opts.min, max: opts.max,
     rows: n, skipped: stats.skipped, skipped_reasons: stats.skippedReasons, overwritten,
-    mean, std: Math.sqrt(sq / n),
+    mean: mean(eps), std: sd(eps, 0),
     quantiles: {
       min: sorted[0], p10: quantile(sorted, 0.1), p25: quantile(sorted, 0.25), p50: quantile(sorted, 0.5),
       p75: quantile(sorted, 0.75), p90: quantile(sorted, 0.9), max: sorted[n - 1],
     },
     clipped_low: mapped.clippedLow, clipped_high: mapped.clippedHigh, iterations: mapped.iterations,
-    score_mean: needsScore ? scores.reduce((a, b) => a + b, 0) / scores.length : null,
+    score_mean: needsScore ? mean(scores) : null,
     histogram: histogram(eps),
     elapsed_s: (Date.now() - t0) / 1000,
   };

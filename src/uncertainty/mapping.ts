@@ -1,6 +1,7 @@
 // Uncertainty score (0–99) -> label-smoothing epsilon: `paper` (the UAL recipe: proportional to the score, rescaled
 // to a target mean, clipped, repeated), `linear`, `constant` (plain label smoothing) and `none` (plain SFT).
 import { UsageError } from '../errors.js';
+import { mean } from '../util/stats.js';
 
 export const MAPPINGS = ['paper', 'linear', 'constant', 'none'] as const;
 export type MappingName = (typeof MAPPINGS)[number];
@@ -35,12 +36,6 @@ export interface MappingResult {
   clippedHigh: number;
 }
 
-function mean(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i];
-  return a.length ? s / a.length : 0;
-}
-
 function clipCounts(eps: Float64Array, lo: number, hi: number): { clippedLow: number; clippedHigh: number } {
   let clippedLow = 0, clippedHigh = 0;
   for (const e of eps) {
@@ -61,7 +56,7 @@ export function paperMapping(scores: ArrayLike<number>, targetMean: number, lo =
   const n = scores.length;
   const eps = new Float64Array(n);
   const m0 = mean(scores);
-  if (m0 === 0) {
+  if (n === 0 || m0 === 0) {
     eps.fill(Math.min(hi, Math.max(lo, targetMean)));
     return { epsilon: eps, iterations: 0, ...clipCounts(eps, lo, hi) };
   }

@@ -7,8 +7,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, runCli, type Ran } from '../helpers/cli.js';
 import { DemoResults } from '../../src/pipeline/demo/results.js';
+import { renderReport } from '../../src/pipeline/report/index.js';
+import { loadReportInput } from '../../src/pipeline/report/load.js';
+import { logitTInterval, round, tInterval } from '../../src/util/stats.js';
 import { completion, startJudge, type Judge } from '../uncertainty/judge-server.js';
-import { CHROMIUM, chromiumMissing, expectReportShows, inspectReport } from '../helpers/report-browser.js';
+import { expectReportShows, inspectReport, NEEDS_CHROMIUM } from '../helpers/report-browser.js';
+import { itWith } from '../helpers/needs.js';
 
 const { bin, cleanup } = buildCli('demo');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-demo-cli-'));
@@ -27,7 +31,11 @@ describe('ual demo --quick', () => {
     expect(ran.code, ran.stderr).toBe(0);
     const last = JSON.parse(ran.stdout.trim().split('\n').pop()!);
     expect(last.results).toBe(path.join(out, 'results.json'));
-    expect(fs.statSync(path.join(out, 'report.html')).size).toBeGreaterThan(10_000);
+    expect(last.report).toBe(path.join(out, 'report.html'));
+  });
+
+  it('report.html is what `ual report` renders from results.json', async () => {
+    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toBe(await renderReport(loadReportInput([out])));
   });
 
   it('reports stages with an ETA on stderr', () => {
@@ -38,7 +46,7 @@ describe('ual demo --quick', () => {
     expect(ran.stderr).toMatch(/eta \d+(m\d\ds|s)/);
   });
 
-  it('names sft, ls and ual with a value per seed and an interval around the mean for every metric', () => {
+  it('names sft, ls and ual with a value per seed and its interval for every metric: logit-t inside [0, 1] for shares', () => {
     expect(results.config.seeds).toEqual([1, 2, 3]);
     const methods = results.methods.map((m) => m.id);
     for (const m of ['sft', 'ls', 'ual']) expect(methods).toContain(m);
@@ -46,15 +54,19 @@ describe('ual demo --quick', () => {
     for (const m of methods) {
       for (const metric of results.metrics) {
         const row = results.summary.find((s) => s.method === m && s.metric === metric.id)!;
-        expect(row.per_seed).toHaveLength(3);
-        for (const v of row.per_seed) expect(Number.isFinite(v)).toBe(true);
-        expect(row.lo).toBeLessThanOrEqual(row.mean + 1e-12);
-        expect(row.hi).toBeGreaterThanOrEqual(row.mean - 1e-12);
-        // per_seed are the runs' own values, in seed order
+        // per_seed are the runs' own values, in seed order; the interval is recomputed from them and the runs' sample counts
         const runs = results.config.seeds.map((seed) => results.runs.find((r) => r.method === m && r.seed === seed)!);
         expect(row.per_seed).toEqual(runs.map((r) => r.metrics[metric.id]));
+        const bounded = metric.id !== 'silhouette';
+        const want = bounded ? logitTInterval(row.per_seed, runs.map((r) => r.samples.metrics[metric.id])) : tInterval(row.per_seed);
+        expect(row).toMatchObject({ n: 3, interval: bounded ? 'logit-t' : 't', mean: round(want.mean), lo: round(want.lo), hi: round(want.hi) });
+        if (bounded) expect(0 <= row.lo && row.lo <= row.mean && row.mean <= row.hi && row.hi <= 1, `${m} ${metric.id}`).toBe(true);
       }
     }
+    // the counts behind the shares: every arithmetic test problem, every sampled answer to the open prompts
+    const { test_arithmetic: problems, test_open_prompts: prompts } = results.config.benchmark as { test_arithmetic: number; test_open_prompts: number };
+    const sampled = prompts * (results.config.evaluation.samples as number);
+    for (const r of results.runs) expect(r.samples.metrics).toMatchObject({ accuracy: problems, validity: sampled, tv: sampled, validity_p: sampled, tv_p: sampled });
     for (const [a, b] of [['ual', 'sft'], ['ual', 'ls']]) {
       const d = results.differences.find((x) => x.a === a && x.b === b && x.metric === 'accuracy')!;
       const va = results.summary.find((s) => s.method === a && s.metric === 'accuracy')!.per_seed;
@@ -79,7 +91,7 @@ describe('ual demo --quick', () => {
     expect(results.epsilon.filter((r) => r.entropy === 'low').every((r) => r.oracle_epsilon === 0)).toBe(true);
   });
 
-  it.skipIf(chromiumMissing)(`report.html renders in Chromium with results.json's numbers (needs ${CHROMIUM})`, async () => {
+  itWith(NEEDS_CHROMIUM, 'report.html renders in Chromium with results.json\'s numbers', async () => {
     const shot = process.env.UAL_DEMO_SCREENSHOT ?? path.join(tmp, 'demo-report.png');
     const seen = await inspectReport(path.join(out, 'report.html'), shot);
     expectReportShows(seen, results);

@@ -42,8 +42,12 @@ describe('ual init, train, generate', () => {
     expect(res.steps).toBe(12);
     const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
-    for (const m of metrics) for (const k of ['loss', 'lr', 'tokens', 'tokens_per_s']) expect(Number.isFinite(m[k]), k).toBe(true);
+    for (const m of metrics) for (const k of ['loss', 'tokens_per_s']) expect(Number.isFinite(m[k]), k).toBe(true);
     expect(metrics[0].lr).toBe(0); // warmup starts at 0 (transformers' schedules)
+    // step k (0-based): 3e-3 · k/2 during the 2 warmup steps, then 3e-3 · (1 + cos(π (k − 2)/10))/2
+    expect(metrics.map((m) => m.lr)).toEqual(metrics.map((_, k) => expect.closeTo(k < 2 ? 3e-3 * k / 2 : 3e-3 * (1 + Math.cos(Math.PI * (k - 2) / 10)) / 2, 15)));
+    // 12 steps of 4 rows = every row 4 times; tokens counts each row's ids: 4 · (2 · (10 + 11 + 12 + 13 + 14) + 10 + 11)
+    expect(metrics.reduce((n, m) => n + m.tokens, 0)).toBe(4 * 141);
     expect(metrics.at(-1).loss).toBeLessThan(metrics[0].loss);
     const cfg = JSON.parse(fs.readFileSync(path.join(out, 'train_config.json'), 'utf8'));
     expect(cfg).toMatchObject({ loss: 'ual', steps: 12, batchSize: 4, lrSchedule: 'cosine', warmupSteps: 2 });

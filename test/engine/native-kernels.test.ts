@@ -1,5 +1,6 @@
 // Parity of the native kernels (C++ / OpenBLAS addon) with the plain-TypeScript reference kernels on random inputs,
 // plus naive float64 checks of gemm and cross-entropy that do not lean on the reference. Skipped when not built.
+import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jsKernels } from '../../src/engine/backends/js.js';
 import { loadNativeKernels, nativeInfo, setNativeThreads } from '../../src/engine/backends/native.js';
@@ -82,8 +83,11 @@ afterAll(() => {
 describe.skipIf(!native)(title, () => {
   it('reports how it was built', () => {
     const info = nativeInfo()!;
-    expect(typeof info.openblas).toBe('boolean');
-    expect(info.threads).toBeGreaterThanOrEqual(1);
+    // OpenBLAS names itself in its config string; the portable GEMM says so instead
+    expect(info.blas).toMatch(info.openblas ? /^OpenBLAS / : /^portable blocked sgemm/);
+    // the addon's default: UAL_THREADS, else every usable core
+    const env = Number(process.env.UAL_THREADS);
+    expect(info.threads).toBe(env > 0 ? env : os.availableParallelism());
     expect(info.flags).toContain('-O3');
     expect(info.flags).not.toContain('fast-math');
     expect(native!.name).toBe('native');

@@ -124,7 +124,10 @@ describe('ual eval with a model', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r);
     expect(j).toMatchObject({ task: 'metamath', source: 'model', n: 2 });
-    expect(j.generation.new_tokens).toBeGreaterThan(0);
+    // pinned from a run (the same with UAL_THREADS=1 and 2): greedy decoding of the random model never hits eos,
+    // so both answers run the full 6 tokens, and none holds a number
+    expect(j).toMatchObject({ correct: 0, accuracy: 0, no_answer: 2, ci95: [0, 0.65762] });
+    expect(j.generation.new_tokens).toBe(12);
     expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2);
   });
 
@@ -138,8 +141,8 @@ describe('ual eval with a model', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r);
     expect(j.n).toBe(3);
-    expect(j.acc).toBeGreaterThanOrEqual(0);
-    expect(j.acc_norm).toBeLessThanOrEqual(1);
+    // pinned from a run (the same with UAL_THREADS=1 and 2); the intervals are Wilson's for 2/3 and 0/3
+    expect(j).toMatchObject({ acc: 0.666667, acc_norm: 0, acc_ci95: [0.20766, 0.938508], acc_norm_ci95: [0, 0.561497] });
     const rows = fs.readFileSync(path.join(dir, 'mc-rows.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => x.lls.length)).toEqual([2, 3, 2]);
     const bad = write('mc-bad.jsonl', [{ question: 'q', choices: ['a', 'b'], answer: 1 }, { question: 'q', choices: ['only'], answer: 0 }]);
@@ -161,8 +164,16 @@ describe('ual eval with a model', () => {
     expect(c.code, c.stderr).toBe(0);
     const cj = lastJson(c);
     expect(cj.tokens).toBe(pj.tokens);
-    expect(cj.ece).toBeGreaterThanOrEqual(0);
-    expect(fs.readFileSync(svg, 'utf8')).toContain('</svg>');
+    // pinned from a run (the same with UAL_THREADS=1 and 2), to the 6 digits the JSON keeps, give or take one
+    expect(cj).toMatchObject({ rows: 16, tokens: 149 });
+    for (const [k, v] of Object.entries({ nll: 4.882409, accuracy: 0.020134, avg_confidence: 0.012796, ece: 0.007339, mce: 0.007339 })) {
+      expect(cj[k], k).toBeCloseTo(v, 5);
+    }
+    const rel = fs.readFileSync(svg, 'utf8');
+    expect(rel).toContain(`>Reliability: gpt2 on data.jsonl</text>`);
+    expect(rel).toContain(`>ECE (15 bins) = ${cj.ece.toFixed(4)}</text>`);
+    expect(rel).toContain('>149 tokens</text>');
+    expect(rel.match(/<title>/g)).toHaveLength(JSON.parse(fs.readFileSync(out, 'utf8')).bins.filter((b: { count: number }) => b.count > 0).length);
     expect(JSON.parse(fs.readFileSync(out, 'utf8')).bins).toHaveLength(15);
     // ids outside the model's vocabulary are a data error with file and line
     const bad = write('bad-ids.jsonl', [{ input_ids: [1, 2, 3] }, { input_ids: [1, 500, 3] }]);
@@ -192,10 +203,23 @@ describe('ual analyze clusters', () => {
     const j = lastJson(r);
     expect(j).toMatchObject({ task: 'clusters', k: 6, pairs: 15 });
     expect(j.models).toHaveLength(2);
-    for (const m of j.models) expect(Number.isFinite(m.silhouette_mean) && m.silhouette_sd >= 0).toBe(true);
+    // pinned from a run (the same with UAL_THREADS=1 and 2)
+    expect(j.models.map((m: { silhouette_mean: number; silhouette_sd: number }) => [m.silhouette_mean, m.silhouette_sd]))
+      .toEqual([[0.021431, 0.124944], [0.046038, 0.086403]].map((r) => r.map((x) => expect.closeTo(x, 5))));
+    expect(j.shown_pair).toEqual([85, 30]);
     const full = JSON.parse(fs.readFileSync(out, 'utf8'));
     expect(full.models[0].pairs).toHaveLength(15);
-    expect(fs.readFileSync(svg, 'utf8').match(/<rect x="\d+" y="62"/g)).toHaveLength(2); // one panel per model
+    // the report's scatter: one panel per model (title, axes), one point per sampled state of the shown pair
+    const picture = fs.readFileSync(svg, 'utf8');
+    const [a, b] = j.tokens.slice(0, 2);
+    expect(picture.match(/aria-roledescription="point"/g)).toHaveLength(2 * (a.sampled + b.sampled));
+    expect(picture.match(/next token: id 85"/g)).toHaveLength(2 * a.sampled);
+    expect(picture).toContain('>Final hidden states before the next token id 85 vs id 30 (2-D PCA)</text>');
+    full.models.forEach((m: { pairs: [number, number, number][] }, i: number) => {
+      expect(picture).toContain(`>${['gpt2', 'trained'][i]}: silhouette ${m.pairs[0][2].toFixed(3)}</text>`);
+    });
+    expect(picture.match(/aria-label="X-axis titled 'PC 1'/g)).toHaveLength(2);
+    expect(picture.match(/aria-label="Y-axis titled 'PC 2'/g)).toHaveLength(2);
   });
 
   test('a broken data file is named with its line', async () => {

@@ -2,11 +2,13 @@
 // input of lm_head), the GEMM/Gram route equal to plain PCA + silhouette, and a small end-to-end run.
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { analyzePairs, clusterSvg, collectStates, pairPca, selectPositions } from '../../src/eval/clusters.js';
+import { analyzePairs, collectStates, pairPca, selectPositions } from '../../src/eval/clusters.js';
 import { pca2, silhouette } from '../../src/eval/linalg.js';
 import { Tensor, linear, noGrad } from '../../src/engine/index.js';
 import { loadModel } from '../../src/models/index.js';
+import { clusterScatterSvg, type ScatterPanel } from '../../src/pipeline/report/charts.js';
 import { Rng } from '../../src/util/rng.js';
+import { mean, sd } from '../../src/util/stats.js';
 import { FIXTURES } from './helpers.js';
 
 describe('selectPositions', () => {
@@ -79,23 +81,40 @@ describe('analyzePairs', () => {
   });
 });
 
-test('end to end on two checkpoints: mean ± sd per model and a side-by-side SVG', () => {
+test('end to end on two checkpoints: mean ± sd per model and a side-by-side scatter', async () => {
   const rng = new Rng(3);
   const seqs = Array.from({ length: 12 }, () => Array.from({ length: 40 }, () => Math.floor(rng.next() * 6) * 9));
   const sel = selectPositions(seqs, 5, 30);
   expect(sel.tokens).toHaveLength(5);
-  const panels = ['gpt2', 'qwen2'].map((m) => {
+  const panels: ScatterPanel[] = [];
+  const got: Record<string, number[]> = {};
+  for (const m of ['gpt2', 'qwen2']) {
     const model = loadModel(path.join(FIXTURES, m));
     const st = collectStates(model, seqs, sel, { batchSize: 4 });
     const r = analyzePairs(st, model.config.hiddenSize);
-    expect(r.pairs).toHaveLength(10);
-    expect(Number.isFinite(r.mean) && r.sd >= 0).toBe(true);
-    for (const p of r.pairs) expect(p.silhouette).toBeGreaterThanOrEqual(-1);
+    const sil = r.pairs.map((p) => p.silhouette);
+    expect(r.pairs.map((p) => [p.a, p.b])).toEqual([[0, 1], [0, 2], [0, 3], [0, 4], [1, 2], [1, 3], [1, 4], [2, 3], [2, 4], [3, 4]]);
+    expect(r.mean).toBe(mean(sil));
+    expect(r.sd).toBe(sd(sil));
+    got[m] = [r.mean, r.sd, sil[0]];
     const { scores, labels } = pairPca(st, 0, 1, model.config.hiddenSize);
-    return { title: m, scores, labels, silhouette: r.pairs[0].silhouette };
-  });
-  const svg = clusterSvg(panels, ['"a"', '"b"'], 'pair');
-  expect(svg.match(/<circle /g)!.length).toBe(2 + 2 * (sel.positions[0].length + sel.positions[1].length));
-  expect(svg).toContain('gpt2');
-  expect(svg).toContain('qwen2');
+    const points = Array.from(labels, (label, j) => ({ x: scores[2 * j], y: scores[2 * j + 1], label: label as 0 | 1 }));
+    panels.push({ title: `${m}: silhouette ${sil[0].toFixed(3)}`, tokens: ['"a"', '"b"'], points });
+  }
+  // [mean, sd, silhouette of pair (0, 1)] pinned from a run: identical with UAL_THREADS=1 and 2; the js backend's
+  // float32 sums differ by < 1e-8, hence 7 decimals
+  expect(got.gpt2).toEqual([0.004615625758604654, 0.018522707347016942, -0.007192912075128712].map((x) => expect.closeTo(x, 7)));
+  expect(got.qwen2).toEqual([-0.0061566322214765545, 0.012592731104821042, -0.024044660347600413].map((x) => expect.closeTo(x, 7)));
+
+  const svg = await clusterScatterSvg(panels, 'pair <a> & <b>');
+  const n = sel.positions[0].length + sel.positions[1].length;
+  // one point mark per state per panel, coloured by its token; the heading, each panel's title and axes; one legend
+  expect(svg.match(/aria-roledescription="point"/g)).toHaveLength(2 * n);
+  expect(svg.match(/aria-label="PC 1: [^;]+; PC 2: [^;]+; next token: &quot;a&quot;"/g)).toHaveLength(2 * sel.positions[0].length);
+  expect(svg).toContain('>pair &lt;a&gt; &amp; &lt;b&gt;</text>');
+  for (const p of panels) expect(svg).toContain(`>${p.title}</text>`);
+  expect(svg.match(/aria-label="X-axis titled 'PC 1'/g)).toHaveLength(2);
+  expect(svg.match(/aria-label="Y-axis titled 'PC 2'/g)).toHaveLength(2);
+  expect(svg.match(/aria-roledescription="legend"/g)).toHaveLength(1);
+  expect(svg).toContain('aria-label="Symbol legend titled \'next token\' for fill color with 2 values: &quot;a&quot;, &quot;b&quot;"');
 });

@@ -1,11 +1,11 @@
 // Answer extraction over tricky real-world outputs (units, commas, negatives, decimals, several numbers, "A:"
-// endings, no number), the three match modes, Wilson intervals, and GSM8K's own solutions scoring 100%.
+// endings, no number), the three match modes, and GSM8K's own solutions scoring 100%.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { answersMatch, extractAnswer, goldFromGsm8k, goldFromMetaMath, normalizeAnswer, scoreAnswer, type ExtractedBy } from '../../src/eval/extract.js';
 import { evalMath } from '../../src/eval/math.js';
-import { wilson } from '../../src/eval/stats.js';
+import { describeWith, needSharedData } from '../helpers/needs.js';
 
 // [model output, extracted canonical answer (flexible mode), rule that found it]
 const CASES: Array<[string, string | null, ExtractedBy | null]> = [
@@ -82,38 +82,25 @@ describe('normalisation and matching', () => {
   });
 });
 
-describe('wilson', () => {
-  test('matches scipy binomtest(k, n).proportion_ci(method="wilson")', () => {
-    // scipy 1.10: binomtest(81, 100).proportion_ci(method='wilson') = (0.7222115462, 0.8748524849)
-    const [lo, hi] = wilson(81, 100);
-    expect(lo).toBeCloseTo(0.7222115462, 9);
-    expect(hi).toBeCloseTo(0.8748524849, 9);
-    expect(wilson(10, 10)[1]).toBe(1);
-    expect(wilson(0, 10)[0]).toBe(0);
-    expect(wilson(0, 10)[1]).toBeCloseTo(0.2775327999, 9);
-    expect(wilson(10, 10)[0]).toBeCloseTo(0.7224672001, 9);
-  });
-});
+const GSM8K_TEST = needSharedData('gsm8k/test.jsonl');
 
-const GSM8K_TEST = path.resolve(import.meta.dirname, '../../../shared/data/gsm8k/test.jsonl');
-
-describe.skipIf(!fs.existsSync(GSM8K_TEST))(`GSM8K reference solutions as predictions (needs ${GSM8K_TEST})`, () => {
+describeWith(GSM8K_TEST, 'GSM8K reference solutions as predictions', () => {
   test('score 100% in every match mode', async () => {
     const dir = fs.mkdtempSync(path.join(import.meta.dirname, '.tmp-gsm8k-'));
     try {
       const preds = path.join(dir, 'preds.jsonl');
-      const lines = fs.readFileSync(GSM8K_TEST, 'utf8').split('\n').filter((l) => l.trim());
+      const lines = fs.readFileSync(GSM8K_TEST.file, 'utf8').split('\n').filter((l) => l.trim());
       fs.writeFileSync(preds, lines.map((l) => {
         const r = JSON.parse(l) as { question: string; answer: string };
         return JSON.stringify({ question: r.question, output: r.answer });
       }).join('\n') + '\n');
       for (const match of ['strict', 'flexible', 'lenient'] as const) {
         const out = path.join(dir, `rows-${match}.jsonl`);
-        const r = await evalMath({ task: 'gsm8k', data: GSM8K_TEST, predictions: preds, match, out });
+        const r = await evalMath({ task: 'gsm8k', data: GSM8K_TEST.file, predictions: preds, match, out });
         expect(r.n).toBe(1319);
         expect(r.accuracy).toBe(1);
         expect(r.ci95[1]).toBe(1);
-        expect(r.ci95[0]).toBeGreaterThan(0.997);
+        expect(r.ci95[0]).toBeCloseTo(1319 / (1319 + 1.959963984540054 ** 2), 6); // Wilson at k = n: n / (n + z²)
         const rows = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
         expect(rows).toHaveLength(1319);
         expect(Object.keys(rows[0])).toEqual(['question', 'output', 'extracted', 'gold', 'correct']);

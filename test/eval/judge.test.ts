@@ -10,7 +10,8 @@ import { Tokenizer } from '../../src/data/tokenizer.js';
 import { initConfigJson, initModel } from '../../src/models/index.js';
 import { buildCli, runCli, type Ran } from '../helpers/cli.js';
 import { completion, startJudge, type Judge, type Seen } from '../uncertainty/judge-server.js';
-import { QWEN_TOKENIZER, SHARED_DATA, tmpDir } from './helpers.js';
+import { QWEN_TOKENIZER, tmpDir } from './helpers.js';
+import { describeWith, needSharedData } from '../helpers/needs.js';
 
 describe('verdicts and win rate', () => {
   test.each([
@@ -170,14 +171,20 @@ describe('ual eval judge against a local server', () => {
   });
 });
 
-const REFERENCES = path.join(SHARED_DATA, 'alpaca_eval/reference_text_davinci_003.json');
+const REFERENCES = needSharedData('alpaca_eval/reference_text_davinci_003.json');
 
-describe.skipIf(!fs.existsSync(REFERENCES))(`AlpacaEval references (needs ${REFERENCES})`, () => {
+describeWith(REFERENCES, 'AlpacaEval references', () => {
   test('the 805 reference outputs read as they are shipped', async () => {
-    const refs = await readReferences(REFERENCES);
+    const refs = await readReferences(REFERENCES.file);
     expect(refs).toHaveLength(805);
-    expect(refs[0]).toMatchObject({ generator: 'text_davinci_003' });
-    expect(refs.every((r) => r.instruction.length > 0 && typeof r.output === 'string')).toBe(true);
+    expect(refs[0]).toMatchObject({
+      generator: 'text_davinci_003',
+      instruction: 'What are the names of some famous actors that started their careers on Broadway?',
+      output: 'Some famous actors that started their careers on Broadway are Tom Hanks, Meryl Streep, and Christopher Walken.',
+    });
+    // every instruction is there; two references are empty strings as shipped
+    expect(refs.filter((r) => r.instruction === '')).toEqual([]);
+    expect(refs.flatMap((r, i) => (r.output === '' ? [i] : []))).toEqual([247, 504]);
   });
 });
 

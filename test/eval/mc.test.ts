@@ -41,8 +41,9 @@ describe('hand-computed log-likelihoods', () => {
     expect(r.rows[0].pred).toBe(0);
     expect(r.rows[0].pred_norm).toBe(1);
     expect([r.acc, r.acc_norm]).toEqual([0, 1]);
-    // per token it would have gone the other way (-2.079 / 2 > -4.852 / 3): the divisor really is characters
-    expect(Math.log(1 / 8) / 2).toBeGreaterThan(Math.log(1 / 128) / 3);
+    // per token it would have gone the other way (" a" is 2 tokens, " bbbb" 3: -2.079 / 2 > -4.852 / 3): the divisor
+    // really is characters
+    expect([encodePair(codec, 'Q', ' a')[1], encodePair(codec, 'Q', ' bbbb')[1]].map((c) => c.length)).toEqual([2, 3]);
   });
 
   test('character length is Python len(): code points', () => {

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { MODEL_PRESETS, loadModel, parseConfig, presetTokenizerDir, readSafetensors } from '../../src/models/index.js';
 import { llamaSpecs } from '../../src/models/llama.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
+import { expectGenerated, type Generated } from '../helpers/generated.js';
 import { QWEN_TOKENIZER, cleanupTmp, editedCheckpoint, fixture, lastJson, promptIds, readJson, runUal, tmpDir } from './helpers.js';
 
 afterAll(cleanupTmp);
@@ -45,10 +46,10 @@ describe('ual init', () => {
 
     const g = await runUal(['generate', '--model', out, '--prompt', 'Hello world!', '--max-new-tokens', '5', '--temperature', '0.8', '--top-k', '50', '--seed', '1', '--json']);
     expect(g.code, g.stderr).toBe(0);
-    const res = lastJson<{ ids: number[]; text: string; completion: string; new_tokens: number }>(g.stdout);
+    const res = lastJson<Generated>(g.stdout);
     expect(res.ids.slice(0, 3)).toEqual([9707, 1879, 0]);
     expect(res.ids.length).toBe(3 + res.new_tokens);
-    expect(typeof res.text).toBe('string');
+    expectGenerated(res, out, 'Hello world!', 5);
     expect(res.text.startsWith('Hello world!')).toBe(true);
     const again = await runUal(['generate', '--model', out, '--prompt', 'Hello world!', '--max-new-tokens', '5', '--temperature', '0.8', '--top-k', '50', '--seed', '1', '--json']);
     expect(lastJson(again.stdout)).toEqual(res);

@@ -162,9 +162,11 @@ describe('decoding rules', () => {
     expect(count(lp, { temperature: 1, topP: 0.5 })).toEqual([1, 0, 0]);
     // top-k 2 keeps the two best, ties with the 2nd included
     const f3 = count([1, 3, 2, 2], { temperature: 1, topK: 2 });
+    // kept: logits 3, 2, 2 -> e/(e + 2) for the best, 1/(e + 2) for each tied second
     expect(f3[0]).toBe(0);
-    expect(f3[2]).toBeGreaterThan(0);
-    expect(f3[3]).toBeGreaterThan(0);
+    expect(f3[1]).toBeCloseTo(Math.E / (Math.E + 2), 1);
+    expect(f3[2]).toBeCloseTo(1 / (Math.E + 2), 1);
+    expect(f3[3]).toBeCloseTo(1 / (Math.E + 2), 1);
   });
 
   test('the PRNG is deterministic per seed; fillNormal has the normal\'s mean, std and tails', () => {

@@ -1,26 +1,18 @@
 // Test input for `ual report`: a valid, internally consistent DemoResults (values from a seeded formula, the
-// intervals computed from them as the demo does) and a small training run folder.
+// intervals computed from them by the demo's own aggregate()) and a small training run folder.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DemoResults, Estimate } from '../../src/pipeline/demo/results.js';
+import { aggregate } from '../../src/pipeline/demo/metrics.js';
+import { RESULTS_FORMAT, type DemoResults } from '../../src/pipeline/demo/results.js';
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ual-report-${tag}-`));
 }
 
 const SEEDS = [1, 2, 3];
-// Student t quantile 0.975 with 2 degrees of freedom, closed form: (2p - 1) * sqrt(2 / (4p(1 - p)))
-const T975_DF2 = 0.95 * Math.sqrt(2 / (4 * 0.975 * 0.025));
-
-/** Mean and 95% t interval of three values (one per seed). */
-function estimate(perSeed: number[]): Estimate {
-  const n = perSeed.length;
-  const mean = perSeed.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(perSeed.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  const half = T975_DF2 * sd / Math.sqrt(n);
-  return { mean, lo: mean - half, hi: mean + half, n, per_seed: perSeed };
-}
+/** Samples behind each share: 50 test problems or sampled answers per task type and seed. */
+const PER_TYPE_SAMPLES = 50;
 
 /** Deterministic noise in [-0.5, 0.5) */
 const noise = (k: number) => (Math.abs(Math.sin(k * 12.9898) * 43758.5453) % 1) - 0.5;
@@ -57,19 +49,18 @@ export function makeResults(): DemoResults {
     metrics: Object.fromEntries(METRICS.map((k, ki) => [k.id, value(mi, seed, ki)])),
     per_type: Object.fromEntries(TYPES.map((t, ti) => [t.id, Object.fromEntries(METRICS.slice(0, 3)
       .filter((k) => k.tasks === t.entropy).map((k) => [k.id, value(mi, seed, METRICS.indexOf(k), ti + 1)]))])),
+    // accuracy, coverage and TV are bounded to [0, 1] (logit-t intervals); silhouette is not (Student-t)
+    samples: {
+      metrics: Object.fromEntries(METRICS.slice(0, 3).map((k) => [k.id, 2 * PER_TYPE_SAMPLES])),
+      per_type: Object.fromEntries(TYPES.map((t) => [t.id, Object.fromEntries(METRICS.slice(0, 3)
+        .filter((k) => k.tasks === t.entropy).map((k) => [k.id, PER_TYPE_SAMPLES]))])),
+    },
     loss_curve: Array.from({ length: 30 }, (_, i) => ({ step: i + 1, loss: 2.5 * Math.exp(-i / 8) + 0.6 + 0.05 * mi + 0.03 * noise(seed + i) })),
     train_seconds: 40 + 3 * mi + seed,
   })));
-  const perSeed = (method: string, get: (r: (typeof runs)[number]) => number | undefined) =>
-    runs.filter((r) => r.method === method).map(get).filter((v): v is number => v !== undefined);
-  const summary = METHODS.flatMap((m) => METRICS.map((k) => ({ method: m.id, metric: k.id, ...estimate(perSeed(m.id, (r) => r.metrics[k.id])) })));
-  const differences = [['ual', 'sft'], ['ual', 'ls'], ['ual-oracle', 'ual']].flatMap(([a, b]) => METRICS.map((k) => {
-    const va = perSeed(a, (r) => r.metrics[k.id]);
-    const vb = perSeed(b, (r) => r.metrics[k.id]);
-    return { a, b, metric: k.id, ...estimate(va.map((x, i) => x - vb[i])) };
-  }));
-  const per_type = METHODS.flatMap((m) => TYPES.flatMap((t) => METRICS.filter((k) => k.tasks === t.entropy)
-    .map((k) => ({ method: m.id, type: t.id, metric: k.id, ...estimate(perSeed(m.id, (r) => r.per_type[t.id][k.id])) }))));
+  const types = TYPES.map((t) => ({ id: t.id, metrics: METRICS.slice(0, 3).filter((k) => k.tasks === t.entropy).map((k) => k.id) }));
+  const { summary, differences, per_type } = aggregate(runs, METHODS.map((m) => m.id), METRICS.map((m) => m.id), SEEDS,
+    [['ual', 'sft'], ['ual', 'ls'], ['ual-oracle', 'ual']], types);
   const epsilon = Array.from({ length: 40 }, (_, i) => {
     const t = TYPES[i % 4];
     const score = Math.round(t.entropy === 'high' ? 60 + 30 * (noise(i) + 0.5) : 10 * (noise(i) + 0.5));
@@ -80,7 +71,7 @@ export function makeResults(): DemoResults {
     points: Array.from({ length: 24 }, (_, i) => ({ x: (i % 2 ? 1 : -1) * (1 + mi) + noise(i), y: noise(i + 100), label: (i % 2) as 0 | 1 })),
   }));
   return {
-    format: 'ual-demo-results/1',
+    format: RESULTS_FORMAT,
     created: '2026-11-20T10:00:00.000Z',
     config: {
       quick: true,

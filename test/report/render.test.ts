@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoResults } from '../../src/pipeline/demo/results.js';
 import { fmt, fmtValue } from '../../src/pipeline/report/format.js';
 import { writeReport } from '../../src/pipeline/report/index.js';
+import { demoChartCount } from '../helpers/report-browser.js';
 import { makeResults, tmpDir, writeDemoDir, writeTrainDir } from './helpers.js';
 
 let dir: string;
@@ -44,14 +45,12 @@ describe('renderReport', () => {
     expect(html).not.toMatch(/<link/i);
     expect(html).not.toMatch(/@import|url\(\s*['"]?(https?:)?\/\//i);
     const refs = [...html.matchAll(/\s(?:src|href|xlink:href)\s*=\s*"([^"]*)"/gi)].map((m) => m[1]);
-    expect(refs.length).toBeGreaterThan(0); // the table of contents
-    expect(refs.filter((r) => !r.startsWith('#'))).toEqual([]);
+    expect(refs).toEqual(['#s1', '#s2']); // the table of contents
   });
 
   it('has an SVG for every chart, and element ids are unique across the charts', () => {
-    const perType = new Set(results.per_type.map((p) => p.metric)).size;
-    const demoCharts = 1 + 1 + perType + results.clusters.length; // loss, epsilon, per-type bars, cluster panels
-    expect(html.match(/<svg/g)!.length).toBe(demoCharts + 2); // + training loss and lr
+    expect(demoChartCount(results)).toBe(1 + 1 + 3 + 2); // loss, epsilon, per-type bars of 3 metrics, 2 cluster panels
+    expect(html.match(/<svg/g)!.length).toBe(demoChartCount(results) + 2); // + training loss and lr
     const ids = [...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of results.clusters) {
@@ -79,8 +78,7 @@ describe('renderReport', () => {
     const got = cells('differences');
     expect(got).toHaveLength(results.differences.length);
     const significant = results.differences.filter((d) => d.lo > 0 || d.hi < 0);
-    expect(significant.length).toBeGreaterThan(0);
-    expect(significant.length).toBeLessThan(results.differences.length);
+    expect([significant.length, results.differences.length]).toEqual([8, 12]); // the fixture has both kinds
     for (const d of results.differences) {
       const c = got.find((x) => x.attrs.a === d.a && x.attrs.b === d.b && x.attrs.metric === d.metric)!;
       expect(c.text).toBe(`${fmt(d.mean)} [${fmt(d.lo)}, ${fmt(d.hi)}]`);
@@ -88,6 +86,18 @@ describe('renderReport', () => {
       expect(c.cls).toBe(significant.includes(d) ? `sig ${(d.mean > 0) === higher ? 'better' : 'worse'}` : '');
     }
     expect(html).toContain('<th scope="row">UAL − SFT</th>');
+  });
+
+  it('names the interval under each table and chart: logit-t for the shares, Student-t for silhouette and differences', () => {
+    const logitT = "95% logit-t interval over seeds (a Student-t interval of the seeds' logits, each seed's value p over n samples taken as " +
+      '(p·n + 0.5)/(n + 1), mapped back; it stays inside [0, 1]).';
+    const studentT = '95% Student-t interval over seeds (mean ± t(n − 1)·sd/√n).';
+    const notes = [...html.matchAll(/<p class="note" data-note="intervals">([^<]*)<\/p>/g)].map((m) => unescape(m[1]));
+    expect(notes).toEqual([
+      `Intervals — Accuracy, Coverage, TV distance: ${logitT} Silhouette: ${studentT}`,
+      `Intervals — Accuracy, Coverage, TV distance, Silhouette: ${studentT}`,
+    ]);
+    for (const m of ['Accuracy', 'Coverage', 'TV distance']) expect(html).toContain(`<figcaption>${m} per task type: mean over seeds, line = 95% logit-t interval over seeds.</figcaption>`);
   });
 
   it('per-seed table: every run and metric through fmt', () => {

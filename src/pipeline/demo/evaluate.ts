@@ -11,12 +11,12 @@ import { generateAll } from '../../eval/generate.js';
 import { codecFromTokenizer } from '../../eval/text.js';
 import { promptEncoder } from '../../eval/prompts.js';
 import { scoreAnswer } from '../../eval/extract.js';
-import { mean, round } from '../../eval/stats.js';
+import { mean, round } from '../../util/stats.js';
 import type { TokenSeq } from '../../eval/rows.js';
 import { Rng } from '../../util/rng.js';
 import { TASK_TYPES, taskType, type TestSplit } from './benchmark.js';
 import { openScores } from './metrics.js';
-import type { ClusterPanel } from './results.js';
+import type { ClusterPanel, SampleCounts } from './results.js';
 
 export interface EvalSettings {
   /** sampled answers per open prompt */
@@ -34,6 +34,8 @@ export interface EvalSettings {
 export interface ModelEval {
   metrics: Record<string, number>;
   per_type: Record<string, Record<string, number>>;
+  /** how many samples each metric bounded to [0, 1] is over (for its interval across seeds) */
+  samples: SampleCounts;
   panel: Omit<ClusterPanel, 'method' | 'seed'>;
   /** a few decoded answers per open type, to show in logs */
   examples: Record<string, string[]>;
@@ -50,7 +52,8 @@ export function referenceSeqs(tk: Tokenizer, pairs: readonly { instruction: stri
   });
 }
 
-function arithmeticAccuracy(model: CausalLM, tk: Tokenizer, test: TestSplit): Record<string, number> {
+/** Greedy answers to the arithmetic problems, scored: 1 right, 0 wrong, per task type. */
+function arithmeticRight(model: CausalLM, tk: Tokenizer, test: TestSplit): Map<string, number[]> {
   const codec = codecFromTokenizer(tk);
   const enc = promptEncoder(codec, 'paper');
   const { newIds } = generateAll(model, test.arithmetic.map((s) => enc(s.instruction)), { maxNewTokens: 48, stopIds: codec.eosIds, batchSize: 32 });
@@ -60,10 +63,7 @@ function arithmeticAccuracy(model: CausalLM, tk: Tokenizer, test: TestSplit): Re
     if (!right.has(s.type)) right.set(s.type, []);
     right.get(s.type)!.push(ok);
   });
-  const out: Record<string, number> = {};
-  for (const [type, xs] of right) out[type] = mean(xs);
-  out.all = mean([...right.values()].flat());
-  return out;
+  return right;
 }
 
 function sampleOpen(model: CausalLM, tk: Tokenizer, test: TestSplit, s: EvalSettings, seed: number, topP: number): Map<string, string[]> {
@@ -87,22 +87,38 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
   const model = loadModel(dir);
   const tk = loadTokenizer(dir);
   const per_type: Record<string, Record<string, number>> = {};
-  const acc = arithmeticAccuracy(model, tk, test);
-  for (const t of TASK_TYPES) if (t.entropy === 'low') per_type[t.id] = { accuracy: round(acc[t.id]) };
+  const samples: SampleCounts = { metrics: {}, per_type: {} };
+  const right = arithmeticRight(model, tk, test);
+  for (const t of TASK_TYPES) {
+    if (t.entropy !== 'low') continue;
+    const xs = right.get(t.id) ?? [];
+    per_type[t.id] = { accuracy: round(mean(xs)) };
+    samples.per_type[t.id] = { accuracy: xs.length };
+  }
+  const allRight = [...right.values()].flat();
+  samples.metrics.accuracy = allRight.length;
 
   // two decodings of the open requests: the raw distribution (what TV against the truth is about) and nucleus
   // sampling as deployed, which drops the long tail a smoothed model spreads over the whole vocabulary
   const open: Record<string, number> = {};
   const examples: Record<string, string[]> = {};
   for (const [suffix, topP] of [['', 1], ['_p', s.topP]] as const) {
-    const samples = sampleOpen(model, tk, test, s, seed, topP);
-    const scores = [...samples.entries()].map(([type, xs]) => {
+    const answers = sampleOpen(model, tk, test, s, seed, topP);
+    const counts = { validity: 0, coverage: 0, tv: 0 };
+    const scores = [...answers.entries()].map(([type, xs]) => {
       const sc = openScores(xs, taskType(type).answers);
+      // validity and tv are over the sampled answers, coverage over the valid answers
+      const n = { validity: xs.length, coverage: taskType(type).answers.length, tv: xs.length };
       Object.assign((per_type[type] ??= {}), { [`validity${suffix}`]: round(sc.validity), [`coverage${suffix}`]: round(sc.coverage), [`tv${suffix}`]: round(sc.tv) });
+      Object.assign((samples.per_type[type] ??= {}), { [`validity${suffix}`]: n.validity, [`coverage${suffix}`]: n.coverage, [`tv${suffix}`]: n.tv });
+      for (const k of ['validity', 'coverage', 'tv'] as const) counts[k] += n[k];
       if (suffix === '') examples[type] = xs.slice(0, 5);
       return sc;
     });
-    for (const k of ['validity', 'coverage', 'tv'] as const) open[k + suffix] = round(mean(scores.map((x) => x[k])));
+    for (const k of ['validity', 'coverage', 'tv'] as const) {
+      open[k + suffix] = round(mean(scores.map((x) => x[k])));
+      samples.metrics[k + suffix] = counts[k];
+    }
   }
 
   const arithSeqs = referenceSeqs(tk, test.arithmetic);
@@ -120,15 +136,17 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
   const points = Array.from(keep, (i) => ({ x: round(scores[2 * i], 4), y: round(scores[2 * i + 1], 4), label: labels[i] as 0 | 1 }));
   const pair = clusters.pairs.find((p) => p.a === 0 && p.b === 1)!;
   const name = (id: number) => tk.idToToken(id) ?? String(id);
+  samples.metrics.ece = cal.tokens; // ECE averages over the scored tokens
 
   return {
     metrics: {
-      accuracy: round(acc.all),
+      accuracy: round(mean(allRight)),
       ...open,
       ece: round(cal.ece),
       silhouette: round(clusters.mean),
     },
     per_type,
+    samples,
     panel: { tokens: [name(sel.tokens[0]), name(sel.tokens[1])], silhouette: round(pair.silhouette), points },
     examples,
   };

@@ -2,7 +2,7 @@
 // own process or in a child process (job.ts), so that two runs can share two cores.
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { round } from '../../eval/stats.js';
+import { round } from '../../util/stats.js';
 import type { TrainConfig } from '../../train/config.js';
 import { train } from '../../train/trainer.js';
 import type { TestSplit } from './benchmark.js';

@@ -1,7 +1,7 @@
 // The demo's scores against ground truth, as pure functions: distribution match of sampled answers to an open
 // request (validity, coverage, total variation), and the seed-level aggregation into intervals and paired differences.
 import { Rng } from '../../util/rng.js';
-import { round, tInterval } from '../../eval/stats.js';
+import { logitTInterval, round, tInterval } from '../../util/stats.js';
 import type { Answer } from './benchmark.js';
 import type { DifferenceRow, Estimate, PerTypeRow, RunResult, SummaryRow } from './results.js';
 
@@ -55,20 +55,36 @@ export function tvFloor(answers: readonly Answer[], n: number, reps = 200, seed 
   return sum / reps;
 }
 
-function estimate(values: number[]): Estimate {
-  const t = tInterval(values);
-  return { mean: round(t.mean), lo: round(t.lo), hi: round(t.hi), n: t.n, per_seed: values.map((v) => round(v)) };
+/** A value bounded to [0, 1] (given with its per-seed sample counts) gets the logit-t interval, others Student-t. */
+function estimate(values: number[], samples: number[] | null): Estimate {
+  const t = samples ? logitTInterval(values, samples) : tInterval(values);
+  return { mean: round(t.mean), lo: round(t.lo), hi: round(t.hi), n: t.n, interval: samples ? 'logit-t' : 't', per_seed: values.map((v) => round(v)) };
 }
 
-/** Values of one method's metric in seed order (a run missing for a seed is an error: pairs must line up). */
-function perSeed(runs: readonly RunResult[], method: string, seeds: readonly number[], value: (r: RunResult) => number | undefined): number[] {
+/** One method's runs in seed order (a run missing for a seed is an error: pairs must line up). */
+function runsOf(runs: readonly RunResult[], method: string, seeds: readonly number[]): RunResult[] {
   return seeds.map((seed) => {
     const r = runs.find((x) => x.method === method && x.seed === seed);
     if (!r) throw new Error(`demo results: no run for method ${method}, seed ${seed}`);
+    return r;
+  });
+}
+
+function values(rs: readonly RunResult[], value: (r: RunResult) => number | undefined): number[] {
+  return rs.map((r) => {
     const v = value(r);
-    if (v === undefined) throw new Error(`demo results: run ${method} seed ${seed} has no value`);
+    if (v === undefined) throw new Error(`demo results: run ${r.method} seed ${r.seed} has no value`);
     return v;
   });
+}
+
+/** The sample counts behind one metric in seed order, or null when it has none (it is not bounded to [0, 1]). */
+function samples(rs: readonly RunResult[], count: (r: RunResult) => number | undefined): number[] | null {
+  const n = rs.map(count);
+  if (n.every((x) => x === undefined)) return null;
+  const i = n.indexOf(undefined);
+  if (i >= 0) throw new Error(`demo results: run ${rs[i].method} seed ${rs[i].seed} has no sample count where the other seeds have one`);
+  return n as number[];
 }
 
 export interface Aggregate {
@@ -85,21 +101,23 @@ export function aggregate(runs: readonly RunResult[], methods: readonly string[]
   seeds: readonly number[], pairs: readonly [string, string][], types: readonly { id: string; metrics: readonly string[] }[]): Aggregate {
   const summary: SummaryRow[] = [];
   for (const method of methods) {
-    for (const metric of metrics) summary.push({ method, metric, ...estimate(perSeed(runs, method, seeds, (r) => r.metrics[metric])) });
+    const rs = runsOf(runs, method, seeds);
+    for (const metric of metrics) summary.push({ method, metric, ...estimate(values(rs, (r) => r.metrics[metric]), samples(rs, (r) => r.samples.metrics[metric])) });
   }
   const differences: DifferenceRow[] = [];
   for (const [a, b] of pairs) {
     for (const metric of metrics) {
-      const va = perSeed(runs, a, seeds, (r) => r.metrics[metric]);
-      const vb = perSeed(runs, b, seeds, (r) => r.metrics[metric]);
-      differences.push({ a, b, metric, ...estimate(va.map((v, i) => v - vb[i])) });
+      const va = values(runsOf(runs, a, seeds), (r) => r.metrics[metric]);
+      const vb = values(runsOf(runs, b, seeds), (r) => r.metrics[metric]);
+      differences.push({ a, b, metric, ...estimate(va.map((v, i) => v - vb[i]), null) });
     }
   }
   const per_type: PerTypeRow[] = [];
   for (const method of methods) {
+    const rs = runsOf(runs, method, seeds);
     for (const t of types) {
       for (const metric of t.metrics) {
-        per_type.push({ method, type: t.id, metric, ...estimate(perSeed(runs, method, seeds, (r) => r.per_type[t.id]?.[metric])) });
+        per_type.push({ method, type: t.id, metric, ...estimate(values(rs, (r) => r.per_type[t.id]?.[metric]), samples(rs, (r) => r.samples.per_type[t.id]?.[metric])) });
       }
     }
   }

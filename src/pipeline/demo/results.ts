@@ -2,12 +2,21 @@
 // truncated file is named with the field that is wrong instead of rendering a half-empty report.
 import { z } from 'zod';
 
-/** An interval estimate over seeds: mean and a two-sided 95% Student-t interval; per_seed follows config.seeds. */
+/**
+ * Which 95% interval over seeds an estimate carries (src/util/stats.ts): `logit-t` for values bounded to [0, 1]
+ * (shares, ECE, TV distance), which stays inside [0, 1]; `t`, the plain Student-t interval, for the rest
+ * (silhouette) and for paired differences.
+ */
+export const IntervalKind = z.enum(['t', 'logit-t']);
+export type IntervalKind = z.infer<typeof IntervalKind>;
+
+/** An interval estimate over seeds: mean and a two-sided 95% interval; per_seed follows config.seeds. */
 export const Estimate = z.object({
   mean: z.number(),
   lo: z.number(),
   hi: z.number(),
   n: z.number().int().nonnegative(),
+  interval: IntervalKind,
   per_seed: z.array(z.number()),
 });
 export type Estimate = z.infer<typeof Estimate>;
@@ -31,6 +40,17 @@ export const MetricInfo = z.object({
 });
 export type MetricInfo = z.infer<typeof MetricInfo>;
 
+/**
+ * How many samples each metric bounded to [0, 1] was computed over (test problems, sampled answers, valid answers,
+ * scored tokens), keyed like the values: its logit-t interval needs it. A metric without a count (silhouette) is
+ * not bounded to [0, 1] and gets a Student-t interval.
+ */
+export const SampleCounts = z.object({
+  metrics: z.record(z.string(), z.number().int().positive()),
+  per_type: z.record(z.string(), z.record(z.string(), z.number().int().positive())),
+});
+export type SampleCounts = z.infer<typeof SampleCounts>;
+
 /** One fine-tuned model: method x seed. metrics[metric id] is that run's value; per_type[task type][metric id]. */
 export const RunResult = z.object({
   method: z.string(),
@@ -38,6 +58,7 @@ export const RunResult = z.object({
   dir: z.string(), // run directory, relative to the results.json's folder
   metrics: z.record(z.string(), z.number()),
   per_type: z.record(z.string(), z.record(z.string(), z.number())),
+  samples: SampleCounts,
   loss_curve: z.array(z.object({ step: z.number().int(), loss: z.number() })),
   train_seconds: z.number(),
 });
@@ -74,8 +95,11 @@ export const ClusterPanel = z.object({
 });
 export type ClusterPanel = z.infer<typeof ClusterPanel>;
 
+/** /2: estimates name their interval, runs carry their sample counts (shares got intervals inside [0, 1]). */
+export const RESULTS_FORMAT = 'ual-demo-results/2';
+
 export const DemoResults = z.object({
-  format: z.literal('ual-demo-results/1'),
+  format: z.literal(RESULTS_FORMAT),
   created: z.string(),
   config: z.object({
     quick: z.boolean(),

@@ -16,7 +16,7 @@ import { nativeInfo } from '../../engine/backends/native.js';
 import { resolveTrainConfig, type TrainConfig } from '../../train/config.js';
 import { train, type StepMetrics } from '../../train/trainer.js';
 import { elicit, type ElicitSummary } from '../../uncertainty/elicit.js';
-import { round, spearman } from '../../eval/stats.js';
+import { mean, round, spearman } from '../../util/stats.js';
 import { smooth } from '../smooth.js';
 import { selfElicitor } from '../self-elicitor.js';
 import { benchmarkWords, pretrainText, taskType, testSplit, trainSplit, TASK_TYPES, type Sample } from './benchmark.js';
@@ -25,7 +25,7 @@ import { finetuneAndScore, type FinetuneHooks, type FinetuneJob, type FinetuneRe
 import type { JobMessage } from './job.js';
 import { aggregate, tvFloor } from './metrics.js';
 import { PROFILES, type DemoProfile } from './profile.js';
-import { DemoResults, RESULTS_FILE, type ClusterPanel, type EpsilonRow, type MethodInfo, type MetricInfo, type RunResult } from './results.js';
+import { DemoResults, RESULTS_FILE, RESULTS_FORMAT, type ClusterPanel, type EpsilonRow, type MethodInfo, type MetricInfo, type RunResult } from './results.js';
 
 export interface JudgeSettings {
   baseURL: string;
@@ -298,7 +298,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   }
   const meanScore = (entropy: 'low' | 'high') => {
     const xs = epsilonRows.filter((r) => r.entropy === entropy);
-    return round(xs.reduce((s, r) => s + r.score, 0) / xs.length, 2);
+    return round(mean(xs.map((r) => r.score)), 2);
   };
   Object.assign(elicitation, {
     spearman_with_oracle: agreement.map((x) => round(x, 4)),
@@ -341,7 +341,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
     throw e;
   });
   const results: RunResult[] = jobs.map((j, i) => ({
-    method: j.method, seed: j.seed, dir: path.relative(out, j.cfg.out), metrics: done[i].ev.metrics, per_type: done[i].ev.per_type,
+    method: j.method, seed: j.seed, dir: path.relative(out, j.cfg.out), metrics: done[i].ev.metrics, per_type: done[i].ev.per_type, samples: done[i].ev.samples,
     loss_curve: done[i].curve, train_seconds: done[i].trainSeconds,
   }));
   const panels: ClusterPanel[] = jobs.flatMap((j, i) => (j.seed === seeds[0] ? [{ method: j.method, seed: j.seed, ...done[i].ev.panel }] : []));
@@ -351,7 +351,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const agg = aggregate(results, METHODS.map((m) => m.id), METRICS.map((m) => m.id), seeds, PAIRS, types);
   const samplesPerType = (type: string) => test.open.filter((p) => p.type === type).length * P.eval.samples;
   const results_: DemoResults = {
-    format: 'ual-demo-results/1',
+    format: RESULTS_FORMAT,
     created: new Date().toISOString(),
     config: {
       quick: o.quick,

@@ -2,8 +2,7 @@
 // so the HTML carries them inline and opens anywhere.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ClusterPanel, EpsilonRow } from '../demo/results.js';
-import { fmt } from './format.js';
+import type { EpsilonRow } from '../demo/results.js';
 
 const CONFIG = { font: 'Helvetica, Arial, sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 10, titleFontSize: 11 } };
 const ENTROPY_COLORS = { domain: ['low', 'high'], range: ['#4c78a8', '#f58518'] };
@@ -73,11 +72,19 @@ export function perTypeBars(rows: { type: string; method: string; mean: number; 
   };
 }
 
-/** One model's hidden states before two next tokens, on their first two principal components. */
-export function clusterScatter(panel: ClusterPanel, methodLabel: string): TopLevelSpec {
-  const [a, b] = panel.tokens.map((t) => JSON.stringify(t));
+/** One panel of the cluster scatter: a model's hidden states before two next tokens, on the pair's first two principal components. */
+export interface ScatterPanel {
+  title: string;
+  /** the two next tokens as the legend shows them (quoted text, or "id N") */
+  tokens: [string, string];
+  points: { x: number; y: number; label: 0 | 1 }[];
+}
+
+/** The one cluster scatter, of the report and of `ual analyze clusters --svg`: a point per state, coloured by its next token. */
+export function clusterScatter(panel: ScatterPanel): TopLevelSpec {
+  const [a, b] = panel.tokens;
   return {
-    title: { text: `${methodLabel} seed ${panel.seed}: ${a} vs ${b}, silhouette ${fmt(panel.silhouette)}`, fontSize: 11 },
+    title: { text: panel.title, fontSize: 11 },
     width: 200, height: 160,
     data: { values: panel.points.map((p) => ({ x: p.x, y: p.y, token: p.label === 0 ? a : b })) },
     mark: { type: 'point', filled: true, size: 14, opacity: 0.6 },
@@ -87,4 +94,9 @@ export function clusterScatter(panel: ClusterPanel, methodLabel: string): TopLev
       color: { field: 'token', type: 'nominal', title: 'next token', scale: { domain: [a, b], range: ['#4c78a8', '#e45756'] }, legend: { orient: 'bottom' } },
     },
   };
+}
+
+/** Panels side by side under one heading (one legend, each panel its own axes) as a self-contained SVG file. */
+export function clusterScatterSvg(panels: ScatterPanel[], heading: string): Promise<string> {
+  return toSvg({ title: heading, hconcat: panels.map(clusterScatter) } as TopLevelSpec, 'clusters');
 }

@@ -1,8 +1,9 @@
 // The report's section for one `ual demo`: what was compared, the tables a claim rests on (mean and 95% interval
 // over seeds, paired differences, every seed), and the figures behind them.
-import type { DemoResults, MetricInfo } from '../demo/results.js';
+import { esc } from '../../util/escape.js';
+import type { DemoResults, IntervalKind, MetricInfo } from '../demo/results.js';
 import { clusterScatter, epsilonHistogram, lineChart, perTypeBars, toSvg } from './charts.js';
-import { esc, fmt } from './format.js';
+import { fmt } from './format.js';
 import { figure, kvTable } from './html.js';
 
 const TASKS = { low: 'low-entropy prompts', high: 'high-entropy prompts', all: 'all prompts' };
@@ -10,6 +11,25 @@ const arrow = (m: MetricInfo) => (m.higher_is_better ? '↑' : '↓');
 
 function metricHeader(m: MetricInfo): string {
   return `<th scope="col" data-metric="${esc(m.id)}" title="${esc(m.description)}">${esc(m.label)} ${arrow(m)}<br><small>${TASKS[m.tasks]}</small></th>`;
+}
+
+/** What each interval kind is, in words a reader can check a cell against (src/util/stats.ts computes them). */
+const INTERVALS: Record<IntervalKind, { name: string; how: string }> = {
+  'logit-t': {
+    name: '95% logit-t interval over seeds',
+    how: 'a Student-t interval of the seeds\' logits, each seed\'s value p over n samples taken as (p·n + 0.5)/(n + 1), mapped back; it stays inside [0, 1]',
+  },
+  t: { name: '95% Student-t interval over seeds', how: 'mean ± t(n − 1)·sd/√n' },
+};
+
+/** The footnote naming the interval of each metric's cells. */
+function intervalNote(rows: readonly { metric: string; interval: IntervalKind }[], metrics: readonly MetricInfo[]): string {
+  const parts = (Object.keys(INTERVALS) as IntervalKind[]).flatMap((kind) => {
+    const ids = new Set(rows.filter((x) => x.interval === kind).map((x) => x.metric));
+    const labels = metrics.filter((m) => ids.has(m.id)).map((m) => m.label);
+    return labels.length ? [`${labels.join(', ')}: ${INTERVALS[kind].name} (${INTERVALS[kind].how}).`] : [];
+  });
+  return parts.length ? `<p class="note" data-note="intervals">Intervals — ${esc(parts.join(' '))}</p>` : '';
 }
 
 function intervalCell(attrs: string, e: { mean: number; lo: number; hi: number } | undefined, cls = ''): string {
@@ -33,8 +53,8 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
   out.push(`<h2 id="${id}">ual demo: ${esc(dir)}</h2>`,
     `<p class="what">What this is: the results of <code>ual demo</code> (created ${esc(r.created)}${c.quick ? ', quick mode' : ''}). ` +
     `A small base model is fine-tuned on the demo's benchmark once per method and seed (seeds ${esc(c.seeds.join(', '))}), with equal ` +
-    'training budgets, then evaluated on held-out prompts. Each number is the mean over seeds with a two-sided 95% Student-t interval ' +
-    'in brackets; ↑ marks metrics where higher is better, ↓ where lower is. A method tagged "oracle uncertainty" is given ' +
+    'training budgets, then evaluated on held-out prompts. Each number is the mean over seeds with a two-sided 95% interval over seeds ' +
+    'in brackets (which interval is named under each table); ↑ marks metrics where higher is better, ↓ where lower is. A method tagged "oracle uncertainty" is given ' +
     'perfect uncertainty estimates (from the true answer distribution, which a real user does not have): it bounds what better ' +
     'elicitation could do for the method, not what the method can reach on every metric.</p>',
     `<dl class="legend">${r.methods.map((m) => `<dt>${esc(m.label)}${m.oracle ? ' <span class="tag">oracle uncertainty</span>' : ''}</dt><dd>${esc(m.description)}</dd>`).join('')}` +
@@ -43,7 +63,8 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
   h3('results', 'Results: mean [95% interval] over seeds');
   const summary = new Map(r.summary.map((s) => [`${s.method}\n${s.metric}`, s]));
   out.push(`<table data-table="summary"><thead><tr><th scope="col">method</th>${r.metrics.map(metricHeader).join('')}</tr></thead><tbody>${r.methods.map((m) => `<tr${rowClass(m.id)}>${methodHeader(m.id)}` +
-    r.metrics.map((k) => intervalCell(`data-method="${esc(m.id)}" data-metric="${esc(k.id)}"`, summary.get(`${m.id}\n${k.id}`))).join('') + '</tr>').join('')}</tbody></table>`);
+    r.metrics.map((k) => intervalCell(`data-method="${esc(m.id)}" data-metric="${esc(k.id)}"`, summary.get(`${m.id}\n${k.id}`))).join('') + '</tr>').join('')}</tbody></table>`,
+    intervalNote(r.summary, r.metrics));
 
   h3('differences', 'Paired differences over seeds: mean [95% interval]');
   const pairs = [...new Map(r.differences.map((d) => [`${d.a}\n${d.b}`, d])).values()];
@@ -57,7 +78,7 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
     'Shaded cells exclude 0 (green: the first method is better, red: worse).</p>' +
     `<table data-table="differences"><thead><tr><th scope="col">difference</th>${r.metrics.map(metricHeader).join('')}</tr></thead><tbody>` +
     pairs.map(({ a, b }) => `<tr><th scope="row">${esc(label.get(a)!)} − ${esc(label.get(b)!)}</th>${r.metrics.map((m) => diffCell(a, b, m)).join('')}</tr>`).join('') +
-    '</tbody></table>' : '<p class="na">No paired differences in results.json.</p>');
+    '</tbody></table>' + intervalNote(r.differences, r.metrics) : '<p class="na">No paired differences in results.json.</p>');
 
   h3('seeds', 'Every run');
   const order = new Map(r.methods.map((m, i) => [m.id, i]));
@@ -87,15 +108,20 @@ export async function demoSection(r: DemoResults, dir: string, id: string): Prom
   const typeOrder = r.task_types.map((t) => typeLabel.get(t.id)!);
   const bars: string[] = [];
   for (const m of r.metrics) {
-    const rows = r.per_type.filter((p) => p.metric === m.id)
-      .map((p) => ({ type: typeLabel.get(p.type)!, method: label.get(p.method)!, mean: p.mean, lo: p.lo, hi: p.hi }));
-    if (rows.length) bars.push(figure(await chart(perTypeBars(rows, `${m.label} ${arrow(m)}`, typeOrder, methodLabels)), `${m.label} per task type: mean over seeds, line = 95% interval.`));
+    const own = r.per_type.filter((p) => p.metric === m.id);
+    const rows = own.map((p) => ({ type: typeLabel.get(p.type)!, method: label.get(p.method)!, mean: p.mean, lo: p.lo, hi: p.hi }));
+    const intervals = [...new Set(own.map((p) => INTERVALS[p.interval].name))].join(' or ');
+    if (rows.length) bars.push(figure(await chart(perTypeBars(rows, `${m.label} ${arrow(m)}`, typeOrder, methodLabels)), `${m.label} per task type: mean over seeds, line = ${intervals}.`));
   }
   out.push(bars.length ? `<div class="panels">${bars.join('')}</div>` : '<p class="na">No per-type results in results.json.</p>');
 
   h3('clusters', 'Feature space: token clusters');
   const panels: string[] = [];
-  for (const p of r.clusters) panels.push(await chart(clusterScatter(p, label.get(p.method)!)));
+  for (const p of r.clusters) {
+    const tokens = p.tokens.map((t) => JSON.stringify(t)) as [string, string];
+    const title = `${label.get(p.method)!} seed ${p.seed}: ${tokens[0]} vs ${tokens[1]}, silhouette ${fmt(p.silhouette)}`;
+    panels.push(await chart(clusterScatter({ title, tokens, points: p.points })));
+  }
   out.push(panels.length ? `<p>Final hidden states before two next tokens, projected on their first two principal components; ` +
     `a higher silhouette means the two tokens' states are better separated.</p><div class="panels">${panels.join('')}</div>` : '<p class="na">No cluster panels in results.json.</p>');
 

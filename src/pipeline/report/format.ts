@@ -1,5 +1,5 @@
-// The one number format of the report, and HTML escaping: every number in a table goes through fmt(), so a test
-// (or a reader) can recompute each cell's text from results.json.
+// The one number format of the report: every number in a table goes through fmt(), so a test (or a reader) can
+// recompute each cell's text from results.json.
 
 /** 3 significant digits (0.853, 12.3, 0.0412); integers and values of 1000 or more without decimals. */
 export function fmt(x: number): string {
@@ -7,10 +7,6 @@ export function fmt(x: number): string {
   if (Number.isInteger(x)) return String(x);
   if (Math.abs(x) >= 1000) return x.toFixed(0);
   return x.toPrecision(3);
-}
-
-export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** A config value for a key/value table: numbers through fmt, strings as they are, objects as compact JSON. */

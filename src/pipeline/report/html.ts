@@ -1,5 +1,6 @@
 // Small HTML pieces shared by the report's sections: key/value tables and figures.
-import { esc, fmtValue } from './format.js';
+import { esc } from '../../util/escape.js';
+import { fmtValue } from './format.js';
 
 /** A record as a two-column table; nested values as compact JSON. */
 export function kvTable(rec: Record<string, unknown>, name: string): string {

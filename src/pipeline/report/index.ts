@@ -1,8 +1,8 @@
 // `ual report`: one self-contained HTML file (inline CSS and SVG, no scripts, nothing fetched) from demo results
 // and training runs, so results can be read, mailed or archived as a single file.
 import { writeFileAtomic } from '../../util/atomic.js';
+import { esc } from '../../util/escape.js';
 import { demoSection } from './demo-section.js';
-import { esc } from './format.js';
 import { loadReportInput, type ReportSource } from './load.js';
 import { trainSection } from './train-section.js';
 
@@ -18,7 +18,7 @@ tr.oracle { background: #fbf6e9; font-style: italic; }
 .tag { font-size: .75em; font-style: normal; background: #e8c468; color: #222; border-radius: 3px; padding: 0 .35em; white-space: nowrap; }
 td.sig.better { background: #dff0d8; } td.sig.worse { background: #f7dede; }
 dl.legend { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; } dl.legend dd { margin: 0; }
-figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } svg { max-width: 100%; height: auto; }
+figure { margin: 1em 0; } figcaption, p.note { color: #555; font-size: .9em; } svg { max-width: 100%; height: auto; }
 .panels { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 nav ul { columns: 2; }`;
 

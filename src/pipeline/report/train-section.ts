@@ -1,7 +1,9 @@
 // The report's section for one `ual train --out` run: how loss and learning rate moved, and the resolved options.
 import type { StepRow } from './load.js';
 import { lineChart, toSvg } from './charts.js';
-import { esc, fmt } from './format.js';
+import { esc } from '../../util/escape.js';
+import { mean } from '../../util/stats.js';
+import { fmt } from './format.js';
 import { figure, kvTable } from './html.js';
 
 export async function trainSection(config: Record<string, unknown>, steps: StepRow[], dir: string, id: string): Promise<string> {
@@ -12,7 +14,7 @@ export async function trainSection(config: Record<string, unknown>, steps: StepR
     `<h2 id="${id}">training run: ${esc(dir)}</h2>`,
     `<p class="what">What this is: a run written by <code>ual train --out</code>: ${fmt(steps.length)} optimizer steps recorded in metrics.jsonl, ` +
       `final loss ${fmt(last.loss)} at step ${fmt(last.step)}` +
-      (speeds.length ? `, ${fmt(speeds.reduce((a, b) => a + b, 0) / speeds.length)} tokens/s on average` : '') + '.</p>',
+      (speeds.length ? `, ${fmt(mean(speeds))} tokens/s on average` : '') + '.</p>',
     `<h3 id="${id}-loss">Loss and learning rate</h3>`,
     '<div class="panels">',
     figure(await toSvg(lineChart(curve((s) => s.loss), 'training loss', [dir]), `${id}-c1`), 'Training loss per optimizer step (mean over the step\'s target tokens).'),
