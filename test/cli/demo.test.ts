@@ -98,7 +98,7 @@ describe('ual demo --quick', () => {
 
 describe('ual demo: a run in a child process', () => {
   it('brings a UalError back from the child with its code, message and hint, and writes nothing', async () => {
-    const run = await import(path.join(path.dirname(bin), '..', 'dist', 'pipeline', 'demo', 'run.js')) as typeof import('../../src/pipeline/demo/run.js');
+    const run = await import(path.join(path.dirname(bin), '..', 'dist', 'pipeline', 'demo', 'pool.js')) as typeof import('../../src/pipeline/demo/pool.js');
     const errors = await import(path.join(path.dirname(bin), '..', 'dist', 'errors.js')) as typeof import('../../src/errors.js');
     expect(run.canRunInChildren()).toBe(true);
     const missing = path.join(tmp, 'no-such-model');
