@@ -37,7 +37,7 @@ export function tableCommand<T extends FlagTable>(spec: CommandSpec<T>): Command
     summary: spec.summary,
     options: spec.options,
     usage: usage(spec.head, spec.options),
-    run(argv) {
+    async run(argv) {
       const { values, given, positionals } = parseFlags(spec.name, spec.options, argv, { positionals: spec.positionals });
       return spec.run(values, { given, positionals });
     },

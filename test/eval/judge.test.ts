@@ -145,7 +145,7 @@ describe('ual eval judge against a local server', () => {
     const r = await ual(args);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[UAL_JUDGE_FAILED] 1 of 2 instructions could not be judged');
-    expect(r.stderr).toContain('HTTP 503');
+    expect(r.stderr).toContain('(first: [UAL_JUDGE_HTTP] gave up after 2 attempts; last: HTTP 503 gone; [UAL_JUDGE_HTTP] gave up');
     expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100 });
     const ok = await ual([...args, '--allow-failures']);
     expect(ok.code).toBe(0);
