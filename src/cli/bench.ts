@@ -5,7 +5,7 @@ import { benchTextTrain, benchTrain } from '../pipeline/bench.js';
 import { benchGenerate } from '../eval/speed.js';
 import { benchElicit, PUBLISHED_ELICIT_CASES } from '../uncertainty/bench.js';
 import { flags } from '../util/options.js';
-import { groupCommand, jsonFlag, printJson, tableCommand, type Command } from './command.js';
+import { finish, groupCommand, jsonFlag, printJson, tableCommand, type Command } from './command.js';
 
 const QUICK = flags({ quick: { flag: 'quick', kind: 'bool', help: 'fewer steps and rows: a smoke run' } });
 
@@ -29,9 +29,7 @@ const train = tableCommand({
   }),
   async run(o) {
     const r = benchTrain({ ...o, ctx: Math.max(o.seq, 64) });
-    process.stderr.write(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step, ${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB\n`);
-    if (o.json) printJson(r);
-    return 0;
+    return finish(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step, ${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB`, r, o.json);
   },
 });
 
@@ -48,9 +46,7 @@ const generate = tableCommand({
   }),
   async run(o) {
     const r = benchGenerate(o.model, { promptLen: o.promptLen, newTokens: o.newTokens, batch: o.batch });
-    process.stderr.write(`decoding: ${r.tokens_per_s.toFixed(1)} new tokens/s (batch ${r.batch}), prefill ${r.prefill_ms.toFixed(1)} ms\n`);
-    if (o.json) printJson(r);
-    return 0;
+    return finish(`decoding: ${r.tokens_per_s.toFixed(1)} new tokens/s (batch ${r.batch}), prefill ${r.prefill_ms.toFixed(1)} ms`, r, o.json);
   },
 });
 
@@ -61,9 +57,7 @@ const text = tableCommand({
   options: flags({ ...QUICK, ...jsonFlag('{"text_tokens_per_s", "pretokenized_tokens_per_s", "ratio", ...}') }),
   async run(o) {
     const r = await benchTextTrain(textBenchSpec(o.quick));
-    process.stderr.write(`text ${r.text_tokens_per_s.toFixed(0)} tokens/s vs pretokenized ${r.pretokenized_tokens_per_s.toFixed(0)} tokens/s: ratio ${r.ratio.toFixed(3)} over ${r.tokens} tokens\n`);
-    if (o.json) printJson(r);
-    return 0;
+    return finish(`text ${r.text_tokens_per_s.toFixed(0)} tokens/s vs pretokenized ${r.pretokenized_tokens_per_s.toFixed(0)} tokens/s: ratio ${r.ratio.toFixed(3)} over ${r.tokens} tokens`, r, o.json);
   },
 });
 

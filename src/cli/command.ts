@@ -80,3 +80,10 @@ export function groupCommand(name: string, summary: string, noun: [string, strin
 export function printJson(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
+
+/** How most commands end: the summary for people on stderr, with --json the result on stdout; exit code 0. */
+export function finish(summary: string, result: unknown, json: boolean): number {
+  process.stderr.write(summary + '\n');
+  if (json) printJson(result);
+  return 0;
+}

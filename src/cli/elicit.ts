@@ -5,7 +5,7 @@ import { fmtDuration } from './progress.js';
 import type { ElicitProgress, ElicitSummary } from '../uncertainty/elicit.js';
 import { checkElicited, ELICIT_FLAGS, elicitScores } from '../pipeline/elicit.js';
 import { flags } from '../util/options.js';
-import { jsonFlag, printJson, tableCommand, type Command } from './command.js';
+import { finish, jsonFlag, tableCommand, type Command } from './command.js';
 
 const NAME = 'elicit';
 
@@ -97,8 +97,7 @@ export const command: Command = tableCommand({
     } finally {
       progress.stop(lastProgress);
     }
-    process.stderr.write(report(summary) + '\n');
-    if (o.json) printJson(summary);
+    finish(report(summary), summary, o.json);
     checkElicited(summary, o);
     return 0;
   },

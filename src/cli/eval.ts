@@ -7,7 +7,7 @@ import {
 } from '../pipeline/evaluate.js';
 import { checkJudged, JUDGE_FLAGS, judgeWinRate } from '../pipeline/judge.js';
 import { flags } from '../util/options.js';
-import { groupCommand, jsonFlag, printJson, tableCommand, type Command } from './command.js';
+import { finish, groupCommand, jsonFlag, tableCommand, type Command } from './command.js';
 import { stagedProgress } from './progress.js';
 
 /** Run `work` with progress bars on stderr, stopped however it ends. */
@@ -42,11 +42,9 @@ function mathTask(task: MathTask): Command {
       }
       const r = await withBars((update) => evaluateMath(task, o, update));
       const [lo, hi] = r.ci95;
-      process.stderr.write(`${task}: ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.n}, 95% CI ${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%), ` +
+      return finish(`${task}: ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.n}, 95% CI ${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%), ` +
         `match ${r.match}, ${r.no_answer} without an answer` + (r.generation ? `; generated ${r.generation.new_tokens} tokens at ${r.generation.tokens_per_s} tokens/s` : '') +
-        (r.out ? `; rows in ${r.out}` : '') + '\n');
-      if (o.json) printJson(r);
-      return 0;
+        (r.out ? `; rows in ${r.out}` : ''), r, o.json);
     },
   });
 }
@@ -60,10 +58,8 @@ const mc = tableCommand({
   options: flags({ ...MC_FLAGS, ...jsonFlag('{"acc", "acc_norm", "n", ...}') }),
   async run(o) {
     const r = await withBars((update) => evaluateMc(o, update));
-    process.stderr.write(`mc: acc ${(100 * r.acc).toFixed(2)}%, acc_norm ${(100 * r.acc_norm).toFixed(2)}% on ${r.n} questions` +
-      (r.out ? `; rows in ${r.out}` : '') + '\n');
-    if (o.json) printJson(r);
-    return 0;
+    return finish(`mc: acc ${(100 * r.acc).toFixed(2)}%, acc_norm ${(100 * r.acc_norm).toFixed(2)}% on ${r.n} questions` +
+      (r.out ? `; rows in ${r.out}` : ''), r, o.json);
   },
 });
 
@@ -76,9 +72,7 @@ const ppl = tableCommand({
   options: flags({ ...PPL_FLAGS, ...jsonFlag('{"rows", "tokens", "nll", "ppl", "on"}') }),
   async run(o) {
     const r = await withBars((update) => evaluatePpl(o, update));
-    process.stderr.write(`ppl: ${r.ppl.toFixed(3)} (NLL ${r.nll.toFixed(4)} nats/token over ${r.tokens} tokens in ${r.rows} rows)\n`);
-    if (o.json) printJson(r);
-    return 0;
+    return finish(`ppl: ${r.ppl.toFixed(3)} (NLL ${r.nll.toFixed(4)} nats/token over ${r.tokens} tokens in ${r.rows} rows)`, r, o.json);
   },
 });
 
@@ -90,10 +84,9 @@ const calibration = tableCommand({
   options: flags({ ...CALIBRATION_FLAGS, ...jsonFlag('the result without its bins') }),
   async run(o) {
     const r = await withBars((update) => evaluateCalibration(o, update));
-    process.stderr.write(`calibration: ECE ${r.ece.toFixed(4)} (15 bins), top-1 accuracy ${(100 * r.accuracy).toFixed(2)}%, ` +
-      `mean confidence ${(100 * r.avg_confidence).toFixed(2)}%, ppl ${r.ppl.toFixed(3)} over ${r.tokens} tokens` + (r.svg ? `; diagram in ${r.svg}` : '') + '\n');
-    if (o.json) printJson({ ...r, bins: undefined });
-    return 0;
+    return finish(`calibration: ECE ${r.ece.toFixed(4)} (15 bins), top-1 accuracy ${(100 * r.accuracy).toFixed(2)}%, ` +
+      `mean confidence ${(100 * r.avg_confidence).toFixed(2)}%, ppl ${r.ppl.toFixed(3)} over ${r.tokens} tokens` + (r.svg ? `; diagram in ${r.svg}` : ''),
+    { ...r, bins: undefined }, o.json);
   },
 });
 
@@ -108,10 +101,9 @@ const judge = tableCommand({
     oneWayToAsk('eval judge', given);
     const r = await withBars((update) => judgeWinRate(o, update));
     const s = r.summary;
-    process.stderr.write(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE) over ${s.n} instructions ` +
+    finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE) over ${s.n} instructions ` +
       `(${s.wins} won, ${s.ties} tied, ${s.losses} lost, ${s.failed} failed); avg length ${s.avg_length.model} vs ${s.avg_length.reference} chars; ` +
-      `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache\n`);
-    if (o.json) printJson(s);
+      `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
     checkJudged(r, o.allowFailures);
     return 0;
   },

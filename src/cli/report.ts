@@ -2,7 +2,7 @@
 // where the report went; the work is in src/pipeline/report.
 import { UsageError } from '../errors.js';
 import { flags } from '../util/options.js';
-import { jsonFlag, printJson, tableCommand, type Command } from './command.js';
+import { finish, jsonFlag, tableCommand, type Command } from './command.js';
 
 const NAME = 'report';
 
@@ -28,8 +28,6 @@ export const command: Command = tableCommand({
     // loaded here, not at the top: vega takes ~0.5 s to import, which "ual --help" (it lists every command) should not pay
     const { writeReport } = await import('../pipeline/report/index.js');
     const summary = await writeReport(dirs, o.out);
-    process.stderr.write(`report: ${summary.sections.length} section${summary.sections.length > 1 ? 's' : ''} -> ${o.out} (${(summary.bytes / 1024).toFixed(0)} KB)\n`);
-    if (o.json) printJson(summary);
-    return 0;
+    return finish(`report: ${summary.sections.length} section${summary.sections.length > 1 ? 's' : ''} -> ${o.out} (${(summary.bytes / 1024).toFixed(0)} KB)`, summary, o.json);
   },
 });

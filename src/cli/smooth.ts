@@ -2,7 +2,7 @@
 // summary (mean, quantiles, a histogram) on stderr and, with --json, one JSON object on stdout; work is in src/pipeline.
 import { smooth, SMOOTH_FLAGS, type SmoothSummary } from '../pipeline/smooth.js';
 import { flags } from '../util/options.js';
-import { jsonFlag, printJson, tableCommand, type Command } from './command.js';
+import { finish, jsonFlag, tableCommand, type Command } from './command.js';
 
 const NAME = 'smooth';
 
@@ -44,8 +44,6 @@ export const command: Command = tableCommand({
       process.stderr.write(`smooth: note: --target-mean is not used by --mapping ${o.mapping}\n`);
     }
     const summary = await smooth(o);
-    process.stderr.write(report(summary) + '\n');
-    if (o.json) printJson(summary);
-    return 0;
+    return finish(report(summary), summary, o.json);
   },
 });
