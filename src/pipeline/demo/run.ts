@@ -26,7 +26,8 @@ import { canRunInChildren, runInChild, runPool, stopChildren } from './pool.js';
 import { versions } from './versions.js';
 import { aggregate, tvFloor } from './metrics.js';
 import { PROFILES, type DemoProfile } from './profile.js';
-import { DemoResults, RESULTS_FILE, type ClusterPanel, type EpsilonRow, type MethodInfo, type MetricInfo, type RunResult } from './results.js';
+import { METHODS, METRICS, PAIRS } from './methods.js';
+import { DemoResults, RESULTS_FILE, type ClusterPanel, type EpsilonRow, type RunResult } from './results.js';
 
 export const DEMO_FLAGS = flags({
   out: { flag: 'out', kind: 'string', arg: 'DIR', default: 'ual-demo', help: 'where everything goes; must be new, empty or a previous demo\'s' },
@@ -47,27 +48,6 @@ export interface DemoOptions extends Values<typeof DEMO_FLAGS> {
   /** one line per finished stage, for the log */
   onLog?: (line: string) => void;
 }
-
-export const METHODS: readonly MethodInfo[] = [
-  { id: 'sft', label: 'SFT', description: 'plain cross-entropy (epsilon 0)', oracle: false },
-  { id: 'ls', label: 'LS', description: 'label smoothing with one constant epsilon for every row (the mean UAL epsilon)', oracle: false },
-  { id: 'ual', label: 'UAL', description: 'per-row epsilon from the elicited uncertainty (paper mapping, same mean)', oracle: false },
-  { id: 'ual-oracle', label: 'UAL (oracle)', description: 'per-row epsilon from the true answer entropy: perfect uncertainty estimates, which a real user does not have (the best elicitation can do)', oracle: true },
-];
-
-export const METRICS: readonly MetricInfo[] = [
-  { id: 'accuracy', label: 'accuracy', description: 'exact match of the "#### N" answer, greedy decoding, arithmetic test problems', tasks: 'low', higher_is_better: true },
-  { id: 'ece', label: 'ECE', description: 'expected calibration error (15 bins) of next-token confidence on the arithmetic reference answers', tasks: 'low', higher_is_better: false },
-  { id: 'validity', label: 'validity', description: 'share of sampled answers (temperature 1, no truncation) that are valid answers to the open request', tasks: 'high', higher_is_better: true },
-  { id: 'coverage', label: 'coverage', description: 'share of the valid answers produced at least once (temperature 1)', tasks: 'high', higher_is_better: true },
-  { id: 'tv', label: 'TV distance', description: 'total variation between the answers sampled at temperature 1 and the true answer distribution', tasks: 'high', higher_is_better: false },
-  { id: 'validity_p', label: 'validity (top-p)', description: 'validity with nucleus sampling (top-p 0.9), as deployed models decode', tasks: 'high', higher_is_better: true },
-  { id: 'coverage_p', label: 'coverage (top-p)', description: 'coverage with nucleus sampling (top-p 0.9)', tasks: 'high', higher_is_better: true },
-  { id: 'tv_p', label: 'TV (top-p)', description: 'total variation with nucleus sampling (top-p 0.9)', tasks: 'high', higher_is_better: false },
-  { id: 'silhouette', label: 'silhouette', description: 'mean silhouette of final hidden states grouped by next token (pairs of frequent tokens, 2-D PCA)', tasks: 'all', higher_is_better: true },
-];
-
-const PAIRS: [string, string][] = [['ual', 'sft'], ['ual', 'ls'], ['ual-oracle', 'ual']];
 
 function readJsonl<T>(file: string): T[] {
   return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
@@ -97,7 +77,7 @@ async function runTraining(cfg: Partial<TrainConfig>, clock: Clock, log: (line: 
 const alpaca = (s: Sample) => ({ instruction: s.instruction, input: s.input, output: s.output, type: s.type, ...(s.gold ? { gold: s.gold } : {}) });
 
 export async function runDemo(o: DemoOptions): Promise<DemoResults> {
-  resolveFlags('demo', DEMO_FLAGS, o);
+  resolveFlags('demo', DEMO_FLAGS, o); // a caller other than the CLI gets the CLI's checks (--seeds 1..30, ...)
   const judged = o.baseUrl !== undefined;
   if (judged !== (o.model !== undefined)) throw new UsageError('--base-url and --model go together: the judge server and its model');
   // the judge's key is looked up now, not after minutes of training
