@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hasTokenizer, TOKENIZER_JSON } from '../data/tokenizer.js';
 import { UsageError } from '../errors.js';
-import { analyzePairs, clusterSvg, collectStates, pairPca, selectPositions, type ScatterPanel } from '../eval/clusters.js';
+import { analyzePairs, clusterSvg, collectStates, pairPca, selectPositions, type ScatterPanel, type Selection } from '../eval/clusters.js';
 import { readScoredRows } from '../eval/rows.js';
 import { TEMPLATES } from '../data/template.js';
 import { round } from '../eval/stats.js';
@@ -35,6 +35,20 @@ export interface ClustersHooks {
   onSelected?(s: { rows: number; k: number; pairs: number; perToken: number; frequent: string[] }): void;
   onPair?(model: string, done: number, total: number): void;
   onModel?(model: string, mean: number, sd: number, pairs: number): void;
+}
+
+/**
+ * One model's clusters on chosen positions: the final hidden states there, the silhouette of every pair of tokens
+ * (mean, sd, each pair's), and the 2-D PCA of the pair `shown` (slots in the selection) with its silhouette.
+ */
+export function clusterModel(model: CausalLM, seqs: readonly (readonly number[])[], sel: Selection, shown: [number, number],
+  o: { batchSize: number; onPair?: (done: number, total: number) => void }) {
+  const C = model.config.hiddenSize;
+  const states = collectStates(model, seqs, sel, { batchSize: o.batchSize });
+  const r = analyzePairs(states, C, o.onPair);
+  const { scores, labels } = pairPca(states, shown[0], shown[1], C);
+  const silhouette = r.pairs.find((q) => q.a === Math.min(...shown) && q.b === Math.max(...shown))!.silhouette;
+  return { ...r, scores, labels, silhouette };
 }
 
 function tokenizerHash(dir: string): string | null {
@@ -84,12 +98,8 @@ export async function analyzeClusters(o: Values<typeof CLUSTERS_FLAGS>, hooks: C
   const results = [];
   const panels: ScatterPanel[] = [];
   for (let i = 0; i < models.length; i++) {
-    const C = models[i].config.hiddenSize;
-    const states = collectStates(models[i], seqs, sel, { batchSize: o.batchSize });
-    const r = analyzePairs(states, C, (done, total) => hooks.onPair?.(dirs[i], done, total));
-    const { scores, labels } = pairPca(states, shown[0], shown[1], C);
-    const shownSil = r.pairs.find((q) => q.a === Math.min(...shown) && q.b === Math.max(...shown))!.silhouette;
-    panels.push({ title: path.basename(path.resolve(dirs[i])), scores, labels, silhouette: shownSil });
+    const r = clusterModel(models[i], seqs, sel, shown, { batchSize: o.batchSize, onPair: (done, total) => hooks.onPair?.(dirs[i], done, total) });
+    panels.push({ title: path.basename(path.resolve(dirs[i])), scores: r.scores, labels: r.labels, silhouette: r.silhouette });
     results.push({ model: dirs[i], silhouette_mean: round(r.mean), silhouette_sd: round(r.sd), pairs: r.pairs });
     hooks.onModel?.(dirs[i], r.mean, r.sd, r.pairs.length);
   }
