@@ -3,7 +3,6 @@
 
 const UAL_ERROR_CODES = [
   'UAL_USAGE',
-  'UAL_CONFIG',
   'UAL_DATA_BAD_ROW',
   'UAL_DATA_BAD_FILE',
   'UAL_CHECKPOINT',
@@ -15,7 +14,10 @@ const UAL_ERROR_CODES = [
   'UAL_ELICIT_AUTH',
   'UAL_ELICIT_FAILED',
   'UAL_ELICIT_UNSUPPORTED',
-  'UAL_NOT_IMPLEMENTED',
+  'UAL_JUDGE_PARSE',
+  'UAL_JUDGE_HTTP',
+  'UAL_JUDGE_AUTH',
+  'UAL_JUDGE_FAILED',
   'UAL_IO',
 ] as const;
 
@@ -64,4 +66,15 @@ export class DataFileError extends DataError {
 
 export class CheckpointError extends UalError {
   constructor(message: string, hint?: string) { super('UAL_CHECKPOINT', message, hint); }
+}
+
+/**
+ * A request that failed for good, for one row (elicitation) or one judgement (`ual eval judge`) only: the run goes
+ * on and lists it as failed. Not a UalError on purpose: a UalError stops the whole run.
+ */
+export class RowFailure extends Error {
+  constructor(readonly code: 'UAL_ELICIT_HTTP' | 'UAL_ELICIT_PARSE' | 'UAL_JUDGE_HTTP' | 'UAL_JUDGE_PARSE', message: string) {
+    super(message);
+    this.name = 'RowFailure';
+  }
 }

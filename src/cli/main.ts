@@ -1,8 +1,9 @@
 // Entry point of the `ual` CLI: finds the command, runs it, turns UalErrors into one clear message and an exit code.
+import { nativeLoadProblem } from '../engine/backends/native.js';
 import { UalError } from '../errors.js';
 import type { Command } from './command.js';
 
-const commands: Record<string, () => Promise<Command>> = {
+export const commands: Record<string, () => Promise<Command>> = {
   init: async () => (await import('./init.js')).command,
   train: async () => (await import('./train.js')).command,
   generate: async () => (await import('./generate.js')).command,
@@ -14,6 +15,12 @@ const commands: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import('./analyze.js')).command,
   report: async () => (await import('./report.js')).command,
 };
+
+/** The help of `ual <name> [sub] --help`: a subcommand's own when one is named. */
+function helpFor(cmd: Command, rest: string[]): string {
+  const sub = cmd.subcommands && Object.hasOwn(cmd.subcommands, rest[0] ?? '') ? cmd.subcommands[rest[0]] : null;
+  return (sub ?? cmd).usage;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -31,9 +38,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(cmd.usage + '\n');
+    process.stdout.write(helpFor(cmd, rest) + '\n');
     return 0;
   }
+  // the native kernels load as the command's modules import the engine: if they failed to, say so before it runs
+  const problem = nativeLoadProblem();
+  if (problem) process.stderr.write(`ual: ${problem}\n`);
   try {
     return await cmd.run(rest);
   } catch (e) {

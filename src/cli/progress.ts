@@ -28,6 +28,27 @@ export function progress(label: string, total: number, fields: string): Progress
   };
 }
 
+/** One bar per stage of a run (generate, then judge, ...): a bar starts with its stage's first report. */
+export function stagedProgress(): { update(stage: string, done: number, total: number): void; stop(): void } {
+  let stage = '';
+  let bar: Progress | null = null;
+  return {
+    update(s, done, total) {
+      if (s !== stage) {
+        bar?.stop();
+        bar = progress(s, total, '');
+        stage = s;
+      }
+      bar!.update(done, {});
+    },
+    stop() {
+      bar?.stop();
+      bar = null;
+      stage = '';
+    },
+  };
+}
+
 /** Seconds for a person: "42s", "4m07s", "1.5h"; "?" when not known yet. */
 export function fmtDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';

@@ -1,39 +1,15 @@
 // `ual smooth`: turn each row's uncertainty score into its label-smoothing epsilon. Parses flags, prints the
 // summary (mean, quantiles, a histogram) on stderr and, with --json, one JSON object on stdout; work is in src/pipeline.
-import { UsageError } from '../errors.js';
-import { smooth, type SmoothSummary } from '../pipeline/smooth.js';
-import { isMappingName, MAPPINGS } from '../uncertainty/mapping.js';
-import { numOpt, parseOptions, printJson, requireOpt, type Command, type OptionSpec } from './command.js';
+import { smooth, SMOOTH_FLAGS, type SmoothSummary } from '../pipeline/smooth.js';
+import { flags } from '../util/options.js';
+import { finish, jsonFlag, tableCommand, type Command } from './command.js';
 
 const NAME = 'smooth';
 
-const OPTIONS: OptionSpec = {
-  data: { type: 'string' },
-  out: { type: 'string' },
-  'target-mean': { type: 'string' },
-  mapping: { type: 'string' },
-  min: { type: 'string' },
-  max: { type: 'string' },
-  'skip-bad-rows': { type: 'boolean' },
-  json: { type: 'boolean' },
-};
-
-const USAGE = `usage: ual smooth --data SCORED.jsonl --out SMOOTHED.jsonl --mapping paper --target-mean 0.1 [options]
+const HEAD = `usage: ual smooth --data SCORED.jsonl --out SMOOTHED.jsonl --mapping paper --target-mean 0.1 [options]
 
 Maps each row's "uncertainty" (0-99, from "ual elicit") to "epsilon", the label smoothing that row is trained
-with under --loss ual. Every row is written back in order with every field kept (a .json --out writes a JSON array).
-
-  --data FILE          JSONL or JSON array of rows with "uncertainty"
-  --out FILE           written atomically (nothing is written on error); may equal --data
-  --mapping M          paper     epsilon proportional to the score, rescaled to mean --target-mean, clipped to
-                                 [--min, --max], repeated until the mean is within 1e-3 (the UAL recipe)
-                       linear    score 0 -> --min, 99 -> --max, row by row (defaults: epsilon = score / 100)
-                       constant  every row --target-mean (plain label smoothing; needs no scores)
-                       none      every row 0 (plain SFT; needs no scores)
-  --target-mean M      the mean epsilon (paper, constant)
-  --min E, --max E     clip bounds (paper) or end points (linear); default 0 and 0.99
-  --skip-bad-rows      leave out rows without a valid "uncertainty" (counted) instead of stopping
-  --json               print the summary as one JSON object on the last line of stdout`;
+with under --loss ual. Every row is written back in order with every field kept (a .json --out writes a JSON array).`;
 
 const f3 = (x: number) => x.toFixed(3);
 
@@ -58,26 +34,16 @@ export function report(s: SmoothSummary): string {
   return lines.join('\n');
 }
 
-export const command: Command = {
+export const command: Command = tableCommand({
   name: NAME,
   summary: 'map uncertainty scores to per-row label smoothing (epsilon)',
-  usage: USAGE,
-  async run(argv) {
-    const v = parseOptions(NAME, argv, OPTIONS);
-    const data = requireOpt(NAME, 'data', v.data as string | undefined);
-    const out = requireOpt(NAME, 'out', v.out as string | undefined);
-    const mapping = requireOpt(NAME, 'mapping', v.mapping as string | undefined);
-    if (!isMappingName(mapping)) throw new UsageError(`--mapping must be one of ${MAPPINGS.join(', ')}, got "${mapping}"`);
-    const opt = (name: string) => (v[name] === undefined ? undefined : numOpt(NAME, name, v[name] as string));
-    const targetMean = opt('target-mean');
-    if (targetMean !== undefined && (mapping === 'linear' || mapping === 'none')) {
-      process.stderr.write(`smooth: note: --target-mean is not used by --mapping ${mapping}\n`);
+  head: HEAD,
+  options: flags({ ...SMOOTH_FLAGS, ...jsonFlag('the summary') }),
+  async run(o) {
+    if (o.targetMean !== undefined && (o.mapping === 'linear' || o.mapping === 'none')) {
+      process.stderr.write(`smooth: note: --target-mean is not used by --mapping ${o.mapping}\n`);
     }
-    const summary = await smooth({
-      data, out, mapping, targetMean, min: opt('min'), max: opt('max'), skipBadRows: !!v['skip-bad-rows'],
-    });
-    process.stderr.write(report(summary) + '\n');
-    if (v.json) printJson(summary);
-    return 0;
+    const summary = await smooth(o);
+    return finish(report(summary), summary, o.json);
   },
-};
+});

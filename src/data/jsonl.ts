@@ -255,3 +255,15 @@ export class AtomicRowWriter {
     await fs.promises.rm(this.tmp, { force: true });
   }
 }
+
+/** Write rows (JSONL, or a JSON array for a .json name) atomically: the whole file appears, or nothing does. */
+export async function writeRows(file: string, rows: Iterable<unknown>): Promise<void> {
+  const w = new AtomicRowWriter(file);
+  try {
+    for (const r of rows) await w.write(JSON.stringify(r));
+    await w.commit();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}

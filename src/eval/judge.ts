@@ -1,7 +1,7 @@
 // AlpacaEval-style pairwise judging: every (model output, reference output) pair is judged twice, once in each
 // order, so a judge's preference for the first (or second) slot cancels out; ties count half; the win rate comes
 // with its standard error and the average output lengths (length is the judge bias AlpacaEval 2 corrects for).
-import { UalError } from '../errors.js';
+import { RowFailure, UalError } from '../errors.js';
 import { mean, round, sem } from '../util/stats.js';
 
 /** Bump when the prompt or the parsing changes: it is part of every cache key. */
@@ -90,7 +90,8 @@ export async function judgeItems(items: readonly JudgeItem[], ask: AskJudge, onD
     const fatal = errs.find((e) => e instanceof UalError);
     if (fatal) throw fatal;
     const preference = verdicts[0] !== null && verdicts[1] !== null ? (orderScore(verdicts[0], 0) + orderScore(verdicts[1], 1)) / 2 : null;
-    return { verdicts, preference, error: errs.length ? errs.map((e) => e.message).join('; ') : null };
+    const reason = (e: Error) => (e instanceof RowFailure ? `[${e.code}] ${e.message}` : e.message);
+    return { verdicts, preference, error: errs.length ? errs.map(reason).join('; ') : null };
   }));
 }
 
@@ -184,6 +185,6 @@ export function cachedAsk(o: CachedAskOptions): AskJudge {
       if (o.stats) o.stats.unparsed++;
       last = r.text;
     }
-    throw new Error(`the judge's reply names no verdict: ${JSON.stringify(last.slice(0, 120))}`);
+    throw new RowFailure('UAL_JUDGE_PARSE', `the judge's reply names no verdict: ${JSON.stringify(last.slice(0, 120))}`);
   };
 }

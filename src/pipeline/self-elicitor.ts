@@ -10,7 +10,7 @@ import { Templater, type TemplateName } from '../data/template.js';
 import { specialPrefix, tokenizeSegments, truncate } from '../data/tokenize.js';
 import type { Message } from '../data/formats.js';
 import type { Elicitor } from '../uncertainty/methods/index.js';
-import { RowFailure } from '../uncertainty/client.js';
+import { RowFailure } from '../errors.js';
 
 /** Mean next-token entropy (nats) over the positions whose next token is a target; NaN when there is none. */
 export function meanTargetEntropy(logits: Float32Array | Float64Array, labels: Int32Array, V: number): number {

@@ -4,8 +4,9 @@ import { DataError } from '../errors.js';
 import { AtomicRowWriter, readJsonRows } from '../data/jsonl.js';
 import { emptyDataset, newReadStats, skipOrThrow } from '../data/readers.js';
 import { setFields } from '../data/rowfields.js';
-import { checkMappingOptions, mapScores, SCORE_MAX, type MappingName } from '../uncertainty/mapping.js';
+import { checkMappingOptions, MAPPINGS, mapScores, SCORE_MAX, type MappingName } from '../uncertainty/mapping.js';
 import { mean, quantile, sd } from '../util/stats.js';
+import { flags, type TableFor } from '../util/options.js';
 
 export interface SmoothOptions {
   data: string;
@@ -17,6 +18,23 @@ export interface SmoothOptions {
   /** leave out rows without a valid "uncertainty" (counted) instead of stopping */
   skipBadRows?: boolean;
 }
+
+export const SMOOTH_FLAGS = flags({
+  data: { flag: 'data', kind: 'string', arg: 'FILE', required: true, help: 'JSONL or JSON array of rows with "uncertainty"' },
+  out: { flag: 'out', kind: 'string', arg: 'FILE', required: true, help: 'written atomically (nothing is written on error); may equal --data' },
+  mapping: {
+    flag: 'mapping', kind: MAPPINGS, arg: 'M', required: true,
+    help: 'paper     epsilon proportional to the score, rescaled to mean --target-mean, clipped to\n' +
+      '          [--min, --max], repeated until the mean is within 1e-3 (the UAL recipe)\n' +
+      'linear    score 0 -> --min, 99 -> --max, row by row (defaults: epsilon = score / 100)\n' +
+      'constant  every row --target-mean (plain label smoothing; needs no scores)\n' +
+      'none      every row 0 (plain SFT; needs no scores)',
+  },
+  targetMean: { flag: 'target-mean', kind: 'number', arg: 'M', help: 'the mean epsilon (paper, constant)' },
+  min: { flag: 'min', kind: 'number', arg: 'E', help: 'clip bound (paper) or the end point for score 0 (linear); default 0' },
+  max: { flag: 'max', kind: 'number', arg: 'E', help: 'clip bound (paper) or the end point for score 99 (linear); default 0.99' },
+  skipBadRows: { flag: 'skip-bad-rows', kind: 'bool', help: 'leave out rows without a valid "uncertainty" (counted) instead of stopping' },
+}) satisfies TableFor<SmoothOptions>;
 
 export interface SmoothSummary {
   data: string;

@@ -1,11 +1,12 @@
 // The training configuration, typed once: defaults, the CLI flag for every key (a key without a flag fails to
-// compile), validation with messages naming the flag, and the resolved copy written to the run directory.
+// compile; parsing, checks and help come from src/util/options), presets, and the resolved copy the run directory keeps.
 import { UsageError } from '../errors.js';
 import type { EpsStyle, LossType } from './losses.js';
 import type { LrSchedule } from './schedule.js';
 import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { TEMPLATES, type TemplateName } from '../data/template.js';
 import { DEFAULT_MAX_SHARD_SIZE, SAVE_DTYPE_NAMES, type SaveDtype } from '../models/shards.js';
+import { flags, resolveFlags, typedFlags, type RawFlags, type TableFor } from '../util/options.js';
 
 export interface TrainConfig {
   model: string;
@@ -99,14 +100,11 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   seed: 0,
 });
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'negbool' | readonly string[];
-interface Flag { flag: string; kind: Kind; help: string; min?: number; max?: number }
-
-/** The CLI table: one entry per config key. */
-export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.freeze({
-  model: { flag: 'model', kind: 'string', help: 'checkpoint directory (HF layout)' },
-  data: { flag: 'data', kind: 'string', help: 'pretokenized JSONL {input_ids, labels?, epsilon?}' },
-  out: { flag: 'out', kind: 'string', help: 'run directory to write' },
+/** The CLI table: one entry per config key (the defaults are TRAIN_DEFAULTS, the presets go between). */
+export const TRAIN_FLAGS = flags({
+  model: { flag: 'model', kind: 'string', arg: 'DIR', required: true, help: 'checkpoint directory (HF layout)' },
+  data: { flag: 'data', kind: 'string', arg: 'FILE', required: true, help: 'training rows (formats above), with "epsilon" per row for --loss ual' },
+  out: { flag: 'out', kind: 'string', arg: 'DIR', required: true, help: 'run directory to write' },
   loss: { flag: 'loss', kind: ['sft', 'ls', 'ual'], help: 'sft (eps 0) | ls (one --epsilon) | ual (each row\'s epsilon)' },
   epsilon: { flag: 'epsilon', kind: 'number', min: 0, max: 0.99, help: 'epsilon of --loss ls' },
   epsStyle: { flag: 'eps-style', kind: ['paper', 'hf'], help: 'paper: eps/(V-1) on non-gold tokens; hf: transformers\' LabelSmoother' },
@@ -140,7 +138,7 @@ export const TRAIN_FLAGS: Readonly<Record<keyof TrainConfig, Flag>> = Object.fre
   preset: { flag: 'preset', kind: ['', 'paper'], help: 'paper: LoRA r8 a16 dropout 0.1 on q,v, lr 3e-4, batch 64, 10% warmup, paper template, prompt not masked' },
   saveDtype: { flag: 'save-dtype', kind: SAVE_DTYPE_NAMES, help: 'saved weights (model, merged, step-N; bf16/fp16 round to nearest even, so resuming from them is not exact); optimizer state and adapters stay fp32' },
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
-});
+}) satisfies TableFor<TrainConfig>;
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
 export const PRESETS: Readonly<Record<'paper', Partial<TrainConfig>>> = Object.freeze({
@@ -151,65 +149,23 @@ export const PRESETS: Readonly<Record<'paper', Partial<TrainConfig>>> = Object.f
   },
 });
 
-/** parseArgs options derived from the table */
-export function trainParseOptions(): Record<string, { type: 'string' | 'boolean' }> {
-  const o: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const f of Object.values(TRAIN_FLAGS)) o[f.flag] = { type: f.kind === 'bool' || f.kind === 'negbool' ? 'boolean' : 'string' };
-  return o;
-}
-
-export function trainUsage(): string {
-  const lines = ['usage: ual train --model DIR --data FILE --out DIR (--steps N | --epochs E) [options]', '',
-    'FILE: JSONL or a JSON array of Alpaca, ShareGPT, OpenAI messages, GSM8K, MetaMathQA, LIMA or pretokenized rows', '', 'options:'];
-  for (const [key, f] of Object.entries(TRAIN_FLAGS)) {
-    const dflt = (TRAIN_DEFAULTS as Record<string, unknown>)[key];
-    const arg = f.kind === 'bool' || f.kind === 'negbool' ? '' : Array.isArray(f.kind) ? ` ${(f.kind as string[]).join('|')}` : ' X';
-    lines.push(`  --${(f.flag + arg).padEnd(34)} ${f.help}${dflt !== undefined && f.kind !== 'negbool' ? ` (default ${dflt})` : ''}`);
-  }
-  return lines.join('\n');
-}
-
-/** defaults <- file config (already parsed object) <- CLI values; unknown keys and wrong types are errors. */
-export function resolveTrainConfig(cli: Record<string, string | boolean | undefined>, file: Partial<TrainConfig> = {}): TrainConfig {
-  const cfg: Record<string, unknown> = { ...TRAIN_DEFAULTS };
-  const preset = (cli.preset as string | undefined) ?? file.preset ?? '';
-  if (preset !== '' && preset !== 'paper') throw new UsageError(`ual train: --preset must be paper, got "${preset}"`);
-  if (preset) Object.assign(cfg, PRESETS[preset]);
-  for (const [k, v] of Object.entries(file)) {
+/** defaults <- preset <- file config (already parsed object) <- command-line values by flag name; unknown keys and
+ * wrong types are errors. */
+export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {}): TrainConfig {
+  const cli = typedFlags('train', TRAIN_FLAGS, raw);
+  for (const k of Object.keys(file)) {
     if (!(k in TRAIN_FLAGS)) throw new UsageError(`config: unknown key "${k}"`, `known keys: ${Object.keys(TRAIN_FLAGS).join(', ')}`);
-    cfg[k] = v;
   }
-  for (const [key, f] of Object.entries(TRAIN_FLAGS) as [keyof TrainConfig, Flag][]) {
-    const v = cli[f.flag];
-    if (v === undefined) continue;
-    if (f.kind === 'bool') cfg[key] = v === true;
-    else if (f.kind === 'negbool') cfg[key] = v !== true;
-    else if (f.kind === 'string') cfg[key] = String(v);
-    else if (Array.isArray(f.kind)) {
-      if (!f.kind.includes(String(v))) throw new UsageError(`ual train: --${f.flag} must be one of ${f.kind.join(', ')}, got "${v}"`);
-      cfg[key] = String(v);
-    } else {
-      const x = Number(v);
-      if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`ual train: --${f.flag} must be a number, got "${v}"`);
-      if (f.kind === 'int' && !Number.isInteger(x)) throw new UsageError(`ual train: --${f.flag} must be an integer, got "${v}"`);
-      cfg[key] = x;
-    }
-  }
-  for (const [key, f] of Object.entries(TRAIN_FLAGS) as [keyof TrainConfig, Flag][]) {
-    const v = cfg[key];
-    if (v === undefined) throw new UsageError(`ual train: --${f.flag} is required`, 'run "ual train --help" for the options');
-    if (typeof v === 'number') {
-      if (f.min !== undefined && v < f.min) throw new UsageError(`ual train: --${f.flag} must be >= ${f.min}, got ${v}`);
-      if (f.max !== undefined && v > f.max) throw new UsageError(`ual train: --${f.flag} must be <= ${f.max}, got ${v}`);
-    }
-  }
+  const preset = cli.preset ?? file.preset ?? '';
+  if (preset !== '' && preset !== 'paper') throw new UsageError(`ual train: --preset must be paper, got "${preset}"`);
+  const cfg = resolveFlags('train', TRAIN_FLAGS, { ...TRAIN_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...file, ...cli }) as TrainConfig;
   // the paper's effective batch of 64, through accumulation unless the user chose it
-  if (preset === 'paper' && cli['grad-accum'] === undefined && file.gradAccum === undefined) {
-    cfg.gradAccum = Math.max(1, Math.round(64 / (cfg.batchSize as number)));
+  if (preset === 'paper' && cli.gradAccum === undefined && file.gradAccum === undefined) {
+    cfg.gradAccum = Math.max(1, Math.round(64 / cfg.batchSize));
   }
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
-  return cfg as unknown as TrainConfig;
+  return cfg;
 }
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation) */

@@ -96,7 +96,7 @@ export interface TrainSetup {
 }
 
 /** Everything before the loop: model (+ LoRA), data, resume state. Nothing is written yet. */
-export async function prepareTraining(cfg: TrainConfig): Promise<TrainSetup> {
+export async function prepareTraining(cfg: TrainConfig, onWarning: (msg: string) => void = () => {}): Promise<TrainSetup> {
   const resumeDir = cfg.resume ? resolveResumeDir(cfg.resume) : null;
   const state = resumeDir ? readTrainerState(resumeDir) : null;
   if (state && resumeDir) checkResumable(state.config, cfg, resumeDir);
@@ -119,7 +119,7 @@ export async function prepareTraining(cfg: TrainConfig): Promise<TrainSetup> {
   });
   if (rows.length === 0) throw new DataError(cfg.data, null, null, 'no trainable rows (every row was skipped or had no target tokens)', 'check the file and --max-length');
   if (cfg.loss === 'ual' && rows.every((r) => r.epsilon === 0)) {
-    process.stderr.write(`ual train: warning: --loss ual but every row of ${cfg.data} has epsilon 0: this is plain SFT\n`);
+    onWarning(`--loss ual but every row of ${cfg.data} has epsilon 0: this is plain SFT`);
   }
   let lora: Lora | null = null;
   if (useLora) {
@@ -134,11 +134,13 @@ export interface TrainHooks {
   /** after validation, before the first step: the step count and the data summary */
   onStart?(steps: number, first: number, summary: TextDatasetSummary): void;
   onStep?(m: StepMetrics): void;
+  /** something the user should know that does not stop the run (the CLI prints it) */
+  onWarning?(msg: string): void;
 }
 
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const save = saveOptions(cfg.saveDtype, cfg.maxShardSize);
-  const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg);
+  const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg, hooks.onWarning);
   hooks.onStart?.(steps, first, summary);
   const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });

@@ -1,12 +1,11 @@
 // Throughput and memory bench for elicitation: a local judge with a fixed latency, a generated JSONL dataset
 // streamed through the real run (cache, retries, output). Shows whether we reach the concurrency-bound rate
-// (concurrency / latency) and whether memory stays flat with the row count. `ual bench elicit` calls benchElicit.
+// (concurrency / latency) and whether memory stays flat with the row count. `ual bench elicit` runs it.
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { toConversation } from '../data/formats.js';
 import { elicit } from './elicit.js';
 import { builtinPrompt } from './prompt.js';
@@ -173,28 +172,9 @@ export async function benchElicit(opts: BenchElicitOptions): Promise<BenchElicit
 
 /**
  * The two published numbers: throughput at concurrency 32 against 200 ms latency (target >= 95% of 160 req/s),
- * and RSS over 100k rows at 0 ms latency. Flags: --rows, --concurrency, --latency-ms run one custom case.
+ * and RSS over 100k rows at 0 ms latency.
  */
-export async function benchElicitMain(argv: string[]): Promise<void> {
-  const flag = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(argv[i + 1]) : undefined;
-  };
-  const cases: BenchElicitOptions[] = flag('rows') !== undefined
-    ? [{ rows: flag('rows')!, concurrency: flag('concurrency') ?? 32, latencyMs: flag('latency-ms') ?? 200 }]
-    : [{ rows: 3200, concurrency: 32, latencyMs: 200 }, { rows: 100_000, concurrency: 64, latencyMs: 0 }];
-  for (const c of cases) {
-    const r = await benchElicit(c);
-    const bound = Number.isFinite(r.boundRps) ? `, bound ${r.boundRps.toFixed(0)} req/s, ${(100 * r.ratio).toFixed(1)}% of bound ` +
-      `(bare SDK loop on this machine now: ${r.baselineRps.toFixed(1)} req/s, ${r.baselineCpuMsPerRequest} ms CPU/request)` : '';
-    process.stdout.write(`elicit bench: ${c.rows} rows, concurrency ${c.concurrency}, latency ${c.latencyMs} ms: ` +
-      `${r.rps.toFixed(1)} req/s${bound}; RSS start ${r.rssMbStart} MB, peak ${r.rssMbPeak} MB, end ${r.rssMbEnd} MB ` +
-      `(heap peak ${r.heapMbPeak} MB); client CPU ${r.cpuMsPerRequest} ms/request; ${r.elapsedS.toFixed(1)} s\n`);
-    process.stdout.write(JSON.stringify({ bench: 'elicit', ...c, ...r, boundRps: Number.isFinite(r.boundRps) ? r.boundRps : null }) + '\n');
-  }
-}
-
-// `node dist/uncertainty/bench.js [--rows N --concurrency C --latency-ms L]` runs it directly.
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  benchElicitMain(process.argv.slice(2)).catch((e) => { process.stderr.write(`${(e as Error).stack}\n`); process.exitCode = 1; });
-}
+export const PUBLISHED_ELICIT_CASES: readonly BenchElicitOptions[] = [
+  { rows: 3200, concurrency: 32, latencyMs: 200 },
+  { rows: 100_000, concurrency: 64, latencyMs: 0 },
+];

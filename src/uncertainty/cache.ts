@@ -6,6 +6,14 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { UalError } from '../errors.js';
 
+export const ELICIT_CACHE_FILE = 'elicit-cache.sqlite';
+export const JUDGE_CACHE_FILE = 'judge-cache.sqlite';
+
+/** The default cache: `name` in the directory of `file` (the run's output), or in the working directory. */
+export function cacheBeside(file: string | undefined, name: string): string {
+  return path.join(file ? path.dirname(path.resolve(file)) : process.cwd(), name);
+}
+
 /** Bump when the meaning of stored answers changes. */
 const SCHEMA = 1;
 

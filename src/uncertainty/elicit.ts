@@ -2,21 +2,20 @@
 // input (check every row and count, rate what the cache lacks, join input with the cache into the output), so
 // memory stays flat however many rows there are, and a crash at any point loses nothing already paid for.
 import fs from 'node:fs';
-import path from 'node:path';
 import { toConversation, type DataFormat, type Message } from '../data/formats.js';
 import { AtomicRowWriter, type JsonRow } from '../data/jsonl.js';
 import { newReadStats, readRowsWithFormat } from '../data/readers.js';
 import { setFields } from '../data/rowfields.js';
-import { UalError } from '../errors.js';
-import { cacheKey, ElicitCache, type Answer } from './cache.js';
-import { JudgeClient, RowFailure, type ClientOptions } from './client.js';
+import { RowFailure, UalError } from '../errors.js';
+import { cacheBeside, cacheKey, ElicitCache, ELICIT_CACHE_FILE, type Answer } from './cache.js';
+import { JudgeClient, type ClientSettings } from './client.js';
 import { costUsd, type Prices } from './estimate.js';
 import { Semaphore } from './limits.js';
 import { METHODS, type Elicitor, type MethodContext, type MethodName, type MethodOptions } from './methods/index.js';
 import { canonicalSample, ratedTurns } from './rated.js';
 
-/** the judge client's settings (all but the run's own signal and change callback), plus what the run needs */
-export interface ElicitOptions extends MethodOptions, Omit<ClientOptions, 'signal' | 'onChange'> {
+/** the judge client's settings, plus what the run needs */
+export interface ElicitOptions extends MethodOptions, ClientSettings {
   input: string;
   /** every row's format (--format); when absent each row is read by its own shape, as training reads it */
   format?: DataFormat;
@@ -78,10 +77,6 @@ export interface ElicitSummary {
   elapsed_s: number;
 }
 
-export function defaultCachePath(out: string): string {
-  return path.join(path.dirname(path.resolve(out)), 'elicit-cache.sqlite');
-}
-
 function keyOf(m: Elicitor, model: string, turns: Message[]): string {
   return cacheKey({ method: m.name, prompt: m.promptId, model, params: m.params, sample: canonicalSample(turns) });
 }
@@ -110,7 +105,7 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
   const t0 = Date.now();
   const method = o.elicitor ?? METHODS[o.method](o);
   if (!o.dryRun && !o.out) throw new UalError('UAL_USAGE', '--out is required (unless --dry-run)');
-  const cachePath = o.cache ?? defaultCachePath(o.out ?? o.input);
+  const cachePath = o.cache ?? cacheBeside(o.out ?? o.input, ELICIT_CACHE_FILE);
   const prices = o.prices ?? {};
 
   const p: ElicitProgress = {
@@ -201,7 +196,7 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
   let fatal: unknown = null;
   const client = new JudgeClient({
     baseURL: o.baseURL, apiKey: o.apiKey, concurrency: o.concurrency, rpm: o.rpm, tpm: o.tpm, timeoutMs: o.timeoutMs,
-    maxRetries: o.maxRetries, backoff: o.backoff, signal: run.signal,
+    maxRetries: o.maxRetries, backoff: o.backoff, family: 'elicit', signal: run.signal,
     onChange: () => { sync(); emit(); },
   });
   const sync = () => {

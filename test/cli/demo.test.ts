@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, runCli, type Ran } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { buildCli, ROOT, runCli, type Ran } from '../helpers/cli.js';
 import { DemoResults } from '../../src/pipeline/demo/results.js';
 import { renderReport } from '../../src/pipeline/report/index.js';
 import { loadReportInput } from '../../src/pipeline/report/load.js';
@@ -110,7 +111,7 @@ describe('ual demo --quick', () => {
 
 describe('ual demo: a run in a child process', () => {
   it('brings a UalError back from the child with its code, message and hint, and writes nothing', async () => {
-    const run = await import(path.join(path.dirname(bin), '..', 'dist', 'pipeline', 'demo', 'run.js')) as typeof import('../../src/pipeline/demo/run.js');
+    const run = await import(path.join(path.dirname(bin), '..', 'dist', 'pipeline', 'demo', 'pool.js')) as typeof import('../../src/pipeline/demo/pool.js');
     const errors = await import(path.join(path.dirname(bin), '..', 'dist', 'errors.js')) as typeof import('../../src/errors.js');
     expect(run.canRunInChildren()).toBe(true);
     const missing = path.join(tmp, 'no-such-model');
@@ -148,6 +149,24 @@ describe('ual demo: bad flags and directories', () => {
     expect(b.code).toBe(2);
     expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
     expect(fs.existsSync(path.join(tmp, 'y'))).toBe(false);
+  });
+});
+
+describe('npm run demo -- --out DIR', () => {
+  it('takes DIR from the directory npm was run in, not the package root it runs the script in', () => {
+    // the compiled CLI as a package with this project's own "demo" script, run by npm as a user runs ours
+    const pkgRoot = path.resolve(path.dirname(bin), '..');
+    const ours = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; scripts: { demo: string } };
+    fs.writeFileSync(path.join(pkgRoot, 'package.json'), JSON.stringify({ name: 'ual', version: ours.version, type: 'module', scripts: { demo: ours.scripts.demo } }));
+    const caller = fs.mkdtempSync(path.join(tmp, 'caller-'));
+    fs.mkdirSync(path.join(caller, 'mine'));
+    fs.writeFileSync(path.join(caller, 'mine', 'notes.txt'), 'keep me');
+    // a directory that is not a demo's is refused before anything runs: the message shows which one was meant
+    const r = spawnSync('npm', ['--prefix', pkgRoot, 'run', 'demo', '--', '--quick', '--out', 'mine'], { cwd: caller, encoding: 'utf8' });
+    expect(r.status, r.stderr).not.toBe(0);
+    expect(r.stderr).toContain(`ual demo: error [UAL_USAGE] --out ${path.join(caller, 'mine')} is not empty and not a previous demo's directory`);
+    expect(fs.existsSync(path.join(pkgRoot, 'mine'))).toBe(false);
+    expect(fs.readdirSync(path.join(caller, 'mine'))).toEqual(['notes.txt']);
   });
 });
 

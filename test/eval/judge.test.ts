@@ -145,8 +145,8 @@ describe('ual eval judge against a local server', () => {
       '--max-retries', '1', '--retry-base', '0.01', '--cache', path.join(dir, 'fail-cache.sqlite'), '--json'];
     const r = await ual(args);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('[UAL_ELICIT_FAILED] 1 of 2 instructions could not be judged');
-    expect(r.stderr).toContain('HTTP 503');
+    expect(r.stderr).toContain('[UAL_JUDGE_FAILED] 1 of 2 instructions could not be judged');
+    expect(r.stderr).toContain('(first: [UAL_JUDGE_HTTP] gave up after 2 attempts; last: HTTP 503 gone; [UAL_JUDGE_HTTP] gave up');
     expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100 });
     const ok = await ual([...args, '--allow-failures']);
     expect(ok.code).toBe(0);
@@ -166,7 +166,7 @@ describe('ual eval judge against a local server', () => {
     r = await runCli(bin, ['eval', 'judge', '--predictions', good, '--references', refs, '--judge', 'j', '--base-url', judge.url,
       '--cache', path.join(dir, 'key-cache.sqlite')], { OPENAI_API_KEY: 'sk-wrong-0000' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('[UAL_ELICIT_AUTH]');
+    expect(r.stderr).toContain('[UAL_JUDGE_AUTH]');
     expect(r.stderr).not.toContain('sk-wrong-0000');
   });
 });

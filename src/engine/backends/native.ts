@@ -23,6 +23,8 @@ const ADDON_FILE = path.join('build', 'Release', 'ual_native.node');
 
 // undefined = not tried yet; null = unavailable
 let addon: Addon | null | undefined;
+// why a binary that exists could not load; the CLI tells the user (library code never writes to stderr)
+let loadProblem: string | null = null;
 
 /** The package root holding build/: the nearest ancestor of this file that has one (src/engine/backends or dist/...). */
 function findBinary(): string | null {
@@ -47,10 +49,15 @@ function loadAddon(): Addon | null {
     addon = createRequire(import.meta.url)(file) as Addon;
   } catch (err) {
     // a binary that exists but cannot load (e.g. libopenblas removed since the build) should be heard about once
-    process.stderr.write(`ual: cannot load the native kernels (${(err as Error).message.split('\n')[0]}); ` +
-      'using the plain-TypeScript backend. Rebuild with `npm rebuild ual` (or `npm run build`).\n');
+    loadProblem = `cannot load the native kernels (${(err as Error).message.split('\n')[0]}); ` +
+      'using the plain-TypeScript backend. Rebuild with `npm rebuild ual` (or `npm run build`).';
   }
   return addon;
+}
+
+/** Why the native kernels were built but did not load (null when they loaded, were not built, or were not tried). */
+export function nativeLoadProblem(): string | null {
+  return loadProblem;
 }
 
 /** The native Kernels, or null when the addon is not built (or UAL_BACKEND=js). Float32Array only: Float64Array throws. */

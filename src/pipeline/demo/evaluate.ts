@@ -5,7 +5,8 @@ import { loadModel, positionLimit, type CausalLM } from '../../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../../data/tokenizer.js';
 import { Templater } from '../../data/template.js';
 import { specialPrefix, tokenizeSegments } from '../../data/tokenize.js';
-import { analyzePairs, collectStates, pairPca, selectPositions } from '../../eval/clusters.js';
+import { selectPositions } from '../../eval/clusters.js';
+import { clusterModel } from '../analyze.js';
 import { scoreTokens } from '../../eval/calibration.js';
 import { generateAll } from '../../eval/generate.js';
 import { codecFromTokenizer } from '../../eval/text.js';
@@ -128,13 +129,10 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
   const openRefs = test.open.map((p) => ({ instruction: p.instruction, output: taskType(p.type).answers[0].text }));
   const seqs = [...arithSeqs, ...referenceSeqs(tk, openRefs)].map((q) => Array.from(q.ids));
   const sel = selectPositions(seqs, s.clusterTokens, s.perToken, 0);
-  const states = collectStates(model, seqs, sel, { batchSize: 32 });
-  const C = model.config.hiddenSize;
-  const clusters = analyzePairs(states, C);
-  const { scores, labels } = pairPca(states, 0, 1, C);
+  const clusters = clusterModel(model, seqs, sel, [0, 1], { batchSize: 32 });
+  const { scores, labels } = clusters;
   const keep = new Rng(seed).permutation(labels.length).slice(0, 2 * s.panelPoints);
   const points = Array.from(keep, (i) => ({ x: round(scores[2 * i], 4), y: round(scores[2 * i + 1], 4), label: labels[i] as 0 | 1 }));
-  const pair = clusters.pairs.find((p) => p.a === 0 && p.b === 1)!;
   const name = (id: number) => tk.idToToken(id) ?? String(id);
   samples.metrics.ece = cal.tokens; // ECE averages over the scored tokens
 
@@ -147,7 +145,7 @@ export function evaluateModel(dir: string, test: TestSplit, s: EvalSettings, see
     },
     per_type,
     samples,
-    panel: { tokens: [name(sel.tokens[0]), name(sel.tokens[1])], silhouette: round(pair.silhouette), points },
+    panel: { tokens: [name(sel.tokens[0]), name(sel.tokens[1])], silhouette: round(clusters.silhouette), points },
     examples,
   };
 }

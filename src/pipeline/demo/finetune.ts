@@ -26,12 +26,13 @@ export interface FinetuneResult {
 export interface FinetuneHooks {
   onStep?(step: number, loss: number): void;
   onEvaluate?(): void;
+  onWarning?(msg: string): void;
 }
 
 export async function finetuneAndScore(job: FinetuneJob, hooks: FinetuneHooks = {}): Promise<FinetuneResult> {
   const curve: { step: number; loss: number }[] = [];
   const t0 = Date.now();
-  await train(job.cfg, { onStep: (m) => { curve.push({ step: m.step, loss: round(m.loss, 5) }); hooks.onStep?.(m.step, m.loss); } });
+  await train(job.cfg, { onStep: (m) => { curve.push({ step: m.step, loss: round(m.loss, 5) }); hooks.onStep?.(m.step, m.loss); }, onWarning: hooks.onWarning });
   const trainSeconds = round((Date.now() - t0) / 1000, 2);
   hooks.onEvaluate?.();
   const ev = evaluateModel(job.cfg.out, job.test, job.eval, job.seed);

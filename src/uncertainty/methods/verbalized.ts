@@ -1,7 +1,7 @@
 // `--method verbalized` (the paper's): the judge reads the whole sample and states a 0–99 open-endedness score.
 // An unreadable reply is asked again with a short correction, at most --parse-retries times; never guessed.
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { RowFailure } from '../client.js';
+import { RowFailure } from '../../errors.js';
 import type { Answer } from '../cache.js';
 import { approxChatTokens } from '../estimate.js';
 import { parseScore } from '../parse.js';
