@@ -70,7 +70,7 @@ describe('ual init', () => {
       [[...base, '--d', '32', '--heads', '4'], /give --vocab N or --tokenizer DIR/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', 'ten'], /--vocab must be a number, got "ten"/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--tokenizer', QWEN_TOKENIZER], /--vocab 10 is smaller than the tokenizer's 151669 tokens/],
-      [['init', '--arch', 'bert', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out], /--arch must be gpt2, llama or qwen2, got "bert"/],
+      [['init', '--arch', 'bert', '--layers', '1', '--d', '8', '--heads', '2', '--vocab', '9', '--out', out], /--arch must be one of gpt2, llama, qwen2, got "bert"/],
       [['init', '--arch', 'gpt2', '--layers', '1', '--d', '8', '--heads', '2', '--kv-heads', '1', '--vocab', '9', '--out', out], /--kv-heads applies to --arch llama and qwen2 only/],
       [[...base, '--d', '32', '--heads', '4', '--vocab', '10', '--bogus'], /Unknown option '--bogus'/],
     ];

@@ -174,6 +174,6 @@ describe('ual elicit (child process)', () => {
     expect(forced.stderr).toContain(`error [UAL_DATA_BAD_ROW] ${input}:1 field "question": is missing`);
     const bogus = await run(['--data', input, '--model', 'judge', '--dry-run', '--format', 'csv'], { OPENAI_API_KEY: undefined });
     expect(bogus.code).toBe(2);
-    expect(bogus.stderr).toMatch(/--format must be auto or one of alpaca, sharegpt, .*, got "csv"/);
+    expect(bogus.stderr).toMatch(/--format must be one of auto, alpaca, sharegpt, .*, got "csv"/);
   });
 });
