@@ -6,9 +6,12 @@
   lora_ref.py train --model DIR --adapter ADIR --data FILE --steps 10 --batch-size 4 --lr 1e-3
         [--loss ual --epsilon 0.1 --eps-style paper --weight-decay 0 --clip 0 --save OUT]
         prints {"step", "loss"} per step; --save writes the trained adapter (PEFT layout)
+  lora_ref.py bench --model DIR --batch-size 1 --seq 512 --steps 5 [--threads 1 --targets q_proj,v_proj --r 8
+        --warmup 3]  times LoRA training steps (torch_ref.py bench's method: warm-up, then the median step);
+        prints {"engine", "threads", "tokens_per_s", "step_ms", "first_step_ms", "trainable_params"}
 The adapted weight is W + (alpha/r)·B·A ([out, in] layout; transposed for GPT-2's [in, out] Conv1D); dropout 0.
 """
-import argparse, json, os, sys
+import argparse, json, os, sys, time
 
 sys.path.insert(0, os.environ.get("UAL_TORCH_REF_DIR", os.path.join(os.path.dirname(__file__), "../../shared/reference")))
 import torch  # noqa: E402
@@ -51,6 +54,76 @@ def cmd_init(a):
     json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": a.r, "lora_alpha": a.alpha, "lora_dropout": 0.0,
                "target_modules": targets, "bias": "none", "fan_in_fan_out": m.arch == "gpt2"},
               open(f"{a.out}/adapter_config.json", "w"), indent=2)
+
+
+class LoraProduct:
+    """The right operand of `h @ W` (torch_ref's forward) seen through an adapter, computed as PEFT does:
+    h @ W + s·(h @ Aᵀ) @ Bᵀ. Forming W + s·B·A instead (cmd_train's way) would make autograd compute the full
+    weight gradient of every adapted layer, a GEMM per layer that PEFT never runs. torch dispatches `h @ obj` to
+    __torch_function__."""
+
+    def __init__(self, W, A, B, s):
+        self.W, self.A, self.B, self.s = W, A, B, s
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") not in ("__matmul__", "matmul") or len(args) != 2 or not isinstance(args[1], cls):
+            raise TypeError(f"lora_ref bench: an adapted weight is used by {func}, only by h @ W")
+        h, m = args
+        return h @ m.W + m.s * ((h @ m.A.t()) @ m.B.t())
+
+
+class LoraWeight:
+    """A Llama-family [out, in] weight with an adapter: torch_ref computes `h @ p[name].t()`."""
+
+    def __init__(self, W, A, B, s):
+        self.right = LoraProduct(W.t(), A, B, s)
+
+    def t(self):
+        return self.right
+
+
+def cmd_bench(a):
+    torch.set_num_threads(a.threads)
+    m = R.load(a.model)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    s = 2.0  # alpha = 2r: the scale does not change the work
+    g = torch.Generator().manual_seed(0)
+    params = []
+    for name, _, i, o, gpt2 in modules(m, a.targets.split(",")):
+        # PEFT's init: A uniform in +-1/sqrt(in), B zero
+        A = torch.nn.Parameter((torch.rand(a.r, i, generator=g) * 2 - 1) / i ** 0.5)
+        B = torch.nn.Parameter(torch.zeros(o, a.r))
+        W = m.p[name]
+        m.p[name] = LoraProduct(W, A, B, s) if gpt2 else LoraWeight(W, A, B, s)
+        params += [A, B]
+    V = m.cfg["vocab_size"]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    ids = torch.randint(0, V, (a.batch_size, a.seq))
+    eps = torch.full((a.batch_size,), 0.1)
+
+    def step():
+        loss = R.smoothed_ce(m(ids), ids, eps, "paper")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    t = time.perf_counter()
+    step()
+    first = time.perf_counter() - t
+    for _ in range(a.warmup - 1):
+        step()
+    ts = []
+    for _ in range(a.steps):
+        t = time.perf_counter()
+        step()
+        ts.append(time.perf_counter() - t)
+    ts.sort()
+    med = ts[len(ts) // 2]
+    print(json.dumps({"engine": f"torch {torch.__version__} + LoRA r {a.r} on {a.targets}", "threads": a.threads,
+                      "tokens_per_s": a.batch_size * a.seq / med, "step_ms": med * 1e3, "first_step_ms": first * 1e3,
+                      "trainable_params": sum(p.numel() for p in params)}))
 
 
 def cmd_train(a):
@@ -128,8 +201,17 @@ def main():
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--clip", type=float, default=0.0)
     t.add_argument("--save", default="")
+    b = sub.add_parser("bench")
+    b.add_argument("--model", required=True)
+    b.add_argument("--batch-size", type=int, default=1)
+    b.add_argument("--seq", type=int, default=512)
+    b.add_argument("--steps", type=int, default=5)
+    b.add_argument("--warmup", type=int, default=3, help="untimed steps first (torch_ref.py bench: 3)")
+    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--targets", default="q_proj,v_proj")
+    b.add_argument("--r", type=int, default=8)
     a = ap.parse_args()
-    {"init": cmd_init, "train": cmd_train}[a.cmd](a)
+    {"init": cmd_init, "train": cmd_train, "bench": cmd_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

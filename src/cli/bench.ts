@@ -1,7 +1,8 @@
-// `ual bench train|generate|text|elicit|all`: training throughput of our engine beside PyTorch (same machine, same
-// run), decoding, text training, elicitation; `all` (what `npm run bench` runs) prints markdown for BENCHMARKS.md.
-import { benchAll, textBenchSpec, type BenchAllResult } from '../pipeline/bench-all.js';
-import { benchTextTrain, benchTrain } from '../pipeline/bench.js';
+// `ual bench train|generate|text|elicit|all`: training throughput of our engine beside PyTorch at its best thread
+// setting (same machine, same run), decoding, text training, elicitation; `all` (what `npm run bench` runs) prints markdown for BENCHMARKS.md.
+import { benchAll, compareShape, textBenchSpec, type BenchAllResult, type TrainRow } from '../pipeline/bench-all.js';
+import { benchTextTrain, benchTrain, TRAIN_BENCH_FLAGS, trainBenchSpec } from '../pipeline/bench.js';
+import { torchUnavailable } from '../pipeline/torchref.js';
 import { benchGenerate } from '../eval/speed.js';
 import { benchElicit, PUBLISHED_ELICIT_CASES } from '../uncertainty/bench.js';
 import { flags } from '../util/options.js';
@@ -11,25 +12,32 @@ const QUICK = flags({ quick: { flag: 'quick', kind: 'bool', help: 'fewer steps a
 
 const train = tableCommand({
   name: 'bench train',
-  summary: 'times full training steps (forward, backward, AdamW) after warm-up',
-  head: 'usage: ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N --seq T --batch-size B\n' +
-    '                       --steps S [--warmup W] [--json]',
+  summary: 'times training steps (forward, backward, AdamW; LoRA with --lora-r) beside PyTorch at its best setting',
+  head: 'usage: ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N [--ffn N] [--tie]\n' +
+    '                       [--bias-qkv] --seq T --batch-size B --steps S [--warmup W] [--lora-r R [--lora-targets LIST]]\n' +
+    '                       [--no-torch] [--json]\n' +
+    '       ual bench train --preset qwen2.5-0.5b --seq T --batch-size B --steps S [--lora-r R] ...\n\n' +
+    'Ours in a child process, then PyTorch (torch_ref.py bench, or scripts/lora_ref.py bench with --lora-r) at each\n' +
+    'torch.set_num_threads setting, the fastest reported; one round (`ual bench all` runs two and takes medians).',
   options: flags({
-    arch: { flag: 'arch', kind: ['gpt2', 'llama'], required: true, help: 'the architecture' },
-    layers: { flag: 'layers', kind: 'int', min: 1, required: true, help: 'transformer blocks' },
-    d: { flag: 'd', kind: 'int', min: 1, required: true, help: 'hidden size' },
-    heads: { flag: 'heads', kind: 'int', min: 1, required: true, help: 'attention heads' },
-    kvHeads: { flag: 'kv-heads', kind: 'int', min: 1, help: 'key/value heads (llama)' },
-    vocab: { flag: 'vocab', kind: 'int', min: 1, required: true, help: 'vocabulary size' },
-    seq: { flag: 'seq', kind: 'int', min: 1, required: true, arg: 'T', help: 'tokens per row' },
-    batchSize: { flag: 'batch-size', kind: 'int', min: 1, required: true, arg: 'B', help: 'rows per step' },
-    steps: { flag: 'steps', kind: 'int', min: 1, required: true, arg: 'S', help: 'timed steps' },
-    warmup: { flag: 'warmup', kind: 'int', min: 1, default: 2, arg: 'W', help: 'untimed steps first' },
-    ...jsonFlag('{"tokens_per_s", "step_ms", "peak_rss_mb", ...}'),
+    ...TRAIN_BENCH_FLAGS,
+    noTorch: { flag: 'no-torch', kind: 'bool', help: 'ours only, in this process (what `ual bench all` runs in its children)' },
+    ...jsonFlag('{"ours": {"tokens_per_s", "first_step_ms", ...}, "torch": {...} | null, ...}; with --no-torch ours alone'),
   }),
   async run(o) {
-    const r = benchTrain({ ...o, ctx: Math.max(o.seq, 64) });
-    return finish(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step, ${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB`, r, o.json);
+    const spec = trainBenchSpec(o);
+    if (o.noTorch) {
+      const r = benchTrain(spec);
+      return finish(`${r.engine}: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step (first ${r.first_step_ms.toFixed(1)}), ` +
+        `${r.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB`, r, o.json);
+    }
+    const why = torchUnavailable();
+    if (why) process.stderr.write(`PyTorch side skipped: ${why}\n`);
+    const row = compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}`,
+      spec, why ? null : o.steps, 1, (line) => process.stderr.write(line + '\n'));
+    process.stdout.write(trainMarkdown([row]) + '\n');
+    if (o.json) printJson(row);
+    return 0;
   },
 });
 
@@ -89,17 +97,30 @@ const elicit = tableCommand({
   },
 });
 
+/** The training table: ours beside PyTorch at its best setting, then every PyTorch setting tried and every run. */
+function trainMarkdown(rows: TrainRow[]): string {
+  const md = [
+    '| model | ours tokens/s | PyTorch tokens/s (best setting) | PyTorch setting | ratio | ours first step / median ms | achieved GFLOP/s | ours peak RSS MB | PyTorch peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const o = r.ours, t = r.torch;
+    md.push(`| ${r.name} | ${o.tokens_per_s.toFixed(0)} | ${t ? t.tokens_per_s.toFixed(0) : 'n/a'} | ${t ? `${t.threads} thread${t.threads > 1 ? 's' : ''}` : 'n/a'} | ` +
+      `${r.ratio ? r.ratio.toFixed(2) + '×' : 'n/a'} | ${o.first_step_ms.toFixed(1)} / ${o.step_ms.toFixed(1)} | ${o.achieved_gflops.toFixed(1)} | ` +
+      `${o.peak_rss_mb.toFixed(0)} | ${t ? t.peak_rss_mb.toFixed(0) : 'n/a'} |`);
+  }
+  const runs = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  md.push('', `Medians of ${rows[0]?.ours_runs.length ?? 0} run(s) per side; tokens/s of each run, and every PyTorch setting tried (the best marked):`, '');
+  for (const r of rows) {
+    const tried = r.torch ? r.torch.tried.map((x) => `${x.setting} ${x.tokens_per_s.toFixed(0)} [${runs(x.runs)}]${x.setting === r.torch!.setting ? ' ← best' : ''}`).join('; ') : 'not run';
+    md.push(`- ${r.name}: ours [${runs(r.ours_runs.map((x) => x.tokens_per_s))}]; PyTorch: ${tried}`);
+  }
+  return md.join('\n');
+}
+
 /** The markdown tables of `ual bench all`, to paste into BENCHMARKS.md. */
 function markdown(b: BenchAllResult): string {
-  const md: string[] = [
-    `| model | ours tokens/s | PyTorch tokens/s (1 thread) | ratio | ours ms/step | achieved GFLOP/s | ours peak RSS MB | PyTorch peak RSS MB |`,
-    `|---|---|---|---|---|---|---|---|`,
-  ];
-  for (const r of b.train) {
-    md.push(`| ${r.name} | ${r.ours.tokens_per_s.toFixed(0)} | ${r.torch ? r.torch.tokens_per_s.toFixed(0) : 'n/a'} | ` +
-      `${r.ratio ? r.ratio.toFixed(2) + '×' : 'n/a'} | ${r.ours.step_ms.toFixed(1)} | ${r.ours.achieved_gflops.toFixed(1)} | ` +
-      `${r.ours.peak_rss_mb.toFixed(0)} | ${r.torch ? r.torch.peak_rss_mb.toFixed(0) : 'n/a'} |`);
-  }
+  const md: string[] = [trainMarkdown(b.train)];
   md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s |`, `|---|---|`, ...b.gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} |`));
   md.push('', '| decoding | batch | ours new tokens/s (KV cache) | prefill ms | PyTorch new tokens/s (torch_ref greedy, no cache, 1 thread) |',
     '|---|---|---|---|---|',
@@ -119,8 +140,10 @@ const all = tableCommand({
   name: 'bench all',
   summary: 'every bench above, beside PyTorch where it runs; markdown tables for BENCHMARKS.md',
   head: 'usage: ual bench all [--quick] [--json]\n\n' +
-    'GEMM GFLOP/s, then the tiny GPT/Llama and the GPT-2-124M shape beside PyTorch (1 torch thread), each in its\n' +
-    'own process; decoding speed; text training; the elicitation bench. Prints markdown tables (paste them into BENCHMARKS.md).',
+    'GEMM GFLOP/s, then the tiny GPT/Llama, the GPT-2-124M shape and LoRA r 8 on the Qwen2.5-0.5B shape beside PyTorch\n' +
+    'at its best torch.set_num_threads setting (every setting tried is listed), each shape twice with ours and PyTorch\n' +
+    'alternating (medians reported, both runs kept), each in its own process; decoding speed; text training; the\n' +
+    'elicitation bench. Prints markdown tables (paste them into BENCHMARKS.md).',
   options: flags({ ...QUICK, ...jsonFlag('every measurement') }),
   async run(o) {
     const b = await benchAll(o.quick, (line) => process.stderr.write(line + '\n'));

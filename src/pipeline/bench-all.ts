@@ -1,6 +1,7 @@
-// `ual bench all` (what `npm run bench` runs) as a library function: GEMM GFLOP/s; the tiny GPT/Llama and the
-// GPT-2-124M shape beside PyTorch (1 torch thread), each training in its own process so peak RSS is its own;
-// decoding speed; text training end to end; the elicitation bench. The CLI prints the tables.
+// `ual bench all` (what `npm run bench` runs) as a library function: GEMM GFLOP/s; the tiny GPT/Llama, the
+// GPT-2-124M shape and LoRA on the Qwen2.5-0.5B shape beside PyTorch at its best thread setting, each shape twice
+// (ours and PyTorch alternating), each training in its own process so peak RSS is its own; decoding speed; text
+// training end to end; the elicitation bench. The CLI prints the tables.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,19 +11,12 @@ import { nativeInfo } from '../engine/backends/native.js';
 import { backendName } from '../engine/index.js';
 import { benchGenerate, type GenBenchResult } from '../eval/speed.js';
 import { benchElicit, type BenchElicitResult } from '../uncertainty/bench.js';
-import { benchGemm, benchTextTrain, writeBenchCheckpoint, type TextTrainBenchResult, type TrainBenchResult, type TrainBenchSpec } from './bench.js';
-import { torchBench, torchGreedy, torchUnavailable, type TorchBench } from './torchref.js';
+import { median } from '../util/stats.js';
+import { benchGemm, benchTextTrain, presetShape, trainBenchArgs, writeBenchCheckpoint, type TextTrainBenchResult, type TrainBenchResult, type TrainBenchSpec } from './bench.js';
+import { torchBench, torchBest, torchGreedy, torchLoraBench, torchRound, torchUnavailable, type TorchBench, type TorchBest } from './torchref.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/ual.js');
-
-/** `ual bench train`'s flags for a spec */
-function specArgs(s: TrainBenchSpec): string[] {
-  const a = ['--arch', s.arch, '--layers', String(s.layers), '--d', String(s.d), '--heads', String(s.heads), '--vocab', String(s.vocab),
-    '--seq', String(s.seq), '--batch-size', String(s.batchSize), '--steps', String(s.steps), '--warmup', String(s.warmup ?? 2)];
-  if (s.kvHeads) a.push('--kv-heads', String(s.kvHeads));
-  return a;
-}
 
 /** Alpaca rows for the text bench: the shared subset when present, else rows made here in the same format. */
 export function textBenchSpec(quick: boolean) {
@@ -38,12 +32,89 @@ export function textBenchSpec(quick: boolean) {
 
 /** our engine in a fresh process, so peak RSS belongs to this model alone */
 function oursInChild(s: TrainBenchSpec): TrainBenchResult {
-  const r = spawnSync(process.execPath, [BIN, 'bench', 'train', ...specArgs(s), '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [BIN, 'bench', 'train', ...trainBenchArgs(s), '--no-torch', '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`ual bench train failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TrainBenchResult;
 }
 
-export interface TrainRow { name: string; ours: TrainBenchResult; torch: TorchBench | null; ratio: number | null }
+export interface TrainRow {
+  name: string;
+  /** medians over the runs (peak RSS: the largest) */
+  ours: TrainBenchResult;
+  ours_runs: TrainBenchResult[];
+  torch: TorchBest | null;
+  ratio: number | null;
+}
+
+/** The runs of one shape as one result: median tokens/s, step and first-step times, GFLOP/s; the largest peak RSS. */
+function medianRun(runs: TrainBenchResult[]): TrainBenchResult {
+  const m = (f: (r: TrainBenchResult) => number) => median(runs.map(f));
+  return {
+    ...runs[0], tokens_per_s: m((r) => r.tokens_per_s), step_ms: m((r) => r.step_ms), first_step_ms: m((r) => r.first_step_ms),
+    achieved_gflops: m((r) => r.achieved_gflops), peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb)),
+  };
+}
+
+/**
+ * One shape, ours beside PyTorch: `rounds` rounds, alternating which side goes first (ours, torch; torch, ours; ...)
+ * so neither always gets the cooler machine; PyTorch tries every thread setting per round and is reported at the
+ * setting with the best median. `torchSteps` timed steps for PyTorch; null when PyTorch cannot run here.
+ */
+export function compareShape(name: string, s: TrainBenchSpec, torchSteps: number | null, rounds: number, log: (line: string) => void = () => {}): TrainRow {
+  const ours: TrainBenchResult[] = [];
+  const torch: TorchBench[][] = [];
+  const dir = torchSteps === null ? null : writeBenchCheckpoint(s);
+  try {
+    const runTorch = (threads: number): TorchBench => s.lora
+      ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads)
+      : torchBench(dir!, s.batchSize, s.seq, torchSteps!, threads);
+    const sides = [
+      () => {
+        const r = oursInChild(s);
+        log(`  ours: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step (first ${r.first_step_ms.toFixed(1)}), peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+        ours.push(r);
+      },
+      () => {
+        if (!dir) return;
+        const r = torchRound(runTorch);
+        log(`  torch: ${r.map((x) => `${x.threads} thread(s) ${x.tokens_per_s.toFixed(0)} tokens/s`).join(', ')}, peak RSS ${Math.max(...r.map((x) => x.peak_rss_mb)).toFixed(0)} MB`);
+        torch.push(r);
+      },
+    ];
+    for (let i = 0; i < rounds; i++) {
+      log(`${name}: round ${i + 1} of ${rounds}`);
+      for (const side of i % 2 === 0 ? sides : [...sides].reverse()) side();
+    }
+  } finally {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const o = medianRun(ours);
+  const t = torch.length ? torchBest(torch) : null;
+  return { name, ours: o, ours_runs: ours, torch: t, ratio: t ? o.tokens_per_s / t.tokens_per_s : null };
+}
+
+/** The training shapes of `ual bench all`: [name, spec, PyTorch's timed steps]. */
+export function trainBenchShapes(quick: boolean): [string, TrainBenchSpec, number][] {
+  const n = quick ? 5 : 20;
+  const specs: [string, TrainBenchSpec, number][] = [
+    ['tiny GPT (4 layers, d 256, 4 heads, vocab 512, T 128, B 8)',
+      { arch: 'gpt2', layers: 4, d: 256, heads: 4, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: n, warmup: 3 }, n],
+    ['tiny Llama (4 layers, d 256, 4 heads / 2 kv, vocab 512, T 128, B 8)',
+      { arch: 'llama', layers: 4, d: 256, heads: 4, kvHeads: 2, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: n, warmup: 3 }, n],
+  ];
+  const lora = { r: 8, targets: ['q_proj', 'v_proj'] };
+  if (quick) {
+    // the LoRA row's code path on a small Qwen2-style shape (tied, q/k/v bias)
+    specs.push(['tiny Qwen2-style LoRA r 8 on q_proj,v_proj (2 layers, d 128, 4 heads / 2 kv, vocab 1024, tied, T 128, B 1)',
+      { arch: 'llama', layers: 2, d: 128, heads: 4, kvHeads: 2, vocab: 1024, tie: true, biasQkv: true, ctx: 128, seq: 128, batchSize: 1, steps: n, warmup: 3, lora }, n]);
+  } else {
+    specs.push(['GPT-2-124M shape (12 layers, d 768, 12 heads, vocab 50257, T 256, B 4)',
+      { arch: 'gpt2', layers: 12, d: 768, heads: 12, vocab: 50257, ctx: 1024, seq: 256, batchSize: 4, steps: 5, warmup: 2 }, 5]);
+    specs.push(['Qwen2.5-0.5B shape, LoRA r 8 on q_proj,v_proj (24 layers, d 896, 14 heads / 2 kv, ffn 4864, vocab 151936, tied, q/k/v bias, T 512, B 1)',
+      { ...presetShape('qwen2.5-0.5b'), ctx: 512, seq: 512, batchSize: 1, steps: 5, warmup: 2, lora }, 5]);
+  }
+  return specs;
+}
 
 export interface BenchAllResult {
   machine: string;
@@ -67,30 +138,8 @@ export async function benchAll(quick: boolean, log: (line: string) => void = () 
 
   const why = torchUnavailable();
   if (why) log(`PyTorch side skipped: ${why}`);
-  const specs: [string, TrainBenchSpec, number][] = [
-    ['tiny GPT (4 layers, d 256, 4 heads, vocab 512, T 128, B 8)',
-      { arch: 'gpt2', layers: 4, d: 256, heads: 4, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: quick ? 5 : 20, warmup: 3 }, quick ? 5 : 20],
-    ['tiny Llama (4 layers, d 256, 4 heads / 2 kv, vocab 512, T 128, B 8)',
-      { arch: 'llama', layers: 4, d: 256, heads: 4, kvHeads: 2, vocab: 512, ctx: 128, seq: 128, batchSize: 8, steps: quick ? 5 : 20, warmup: 3 }, quick ? 5 : 20],
-  ];
-  if (!quick) {
-    specs.push(['GPT-2-124M shape (12 layers, d 768, 12 heads, vocab 50257, T 256, B 4)',
-      { arch: 'gpt2', layers: 12, d: 768, heads: 12, vocab: 50257, ctx: 1024, seq: 256, batchSize: 4, steps: 5, warmup: 2 }, 5]);
-  }
-  const rows: TrainRow[] = [];
-  for (const [name, s, torchSteps] of specs) {
-    log(`${name}: ours...`);
-    const ours = oursInChild(s);
-    log(`  ours: ${ours.tokens_per_s.toFixed(0)} tokens/s, ${ours.step_ms.toFixed(1)} ms/step, ${ours.achieved_gflops.toFixed(1)} GFLOP/s, peak RSS ${ours.peak_rss_mb.toFixed(0)} MB`);
-    let torch: TorchBench | null = null;
-    if (!why) {
-      log(`${name}: PyTorch (1 thread)...`);
-      const dir = writeBenchCheckpoint(s);
-      try { torch = torchBench(dir, s.batchSize, s.seq, torchSteps, 1); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
-      log(`  torch: ${torch.tokens_per_s.toFixed(0)} tokens/s, ${torch.step_ms.toFixed(1)} ms/step, peak RSS ${torch.peak_rss_mb.toFixed(0)} MB`);
-    }
-    rows.push({ name, ours, torch, ratio: torch ? ours.tokens_per_s / torch.tokens_per_s : null });
-  }
+  const specs = trainBenchShapes(quick);
+  const rows = specs.map(([name, s, torchSteps]) => compareShape(name, s, why ? null : torchSteps, 2, log));
 
   log('decoding (greedy, KV cache, prompt 32, 32 new tokens)...');
   const gen = [];

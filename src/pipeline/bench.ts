@@ -1,11 +1,15 @@
 // Benchmarks: full training steps (forward, backward, AdamW) of our engine, timed after warm-up, beside PyTorch on
-// the same checkpoint and the same machine; plus the raw GEMM ceiling. `npm run bench` runs them all.
+// the same checkpoint and the same machine; LoRA steps (frozen base); plus the raw GEMM ceiling. `npm run bench`
+// runs them all.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdamW, backward, activeKernels, backendName, smoothedCrossEntropy } from '../engine/index.js';
-import { initConfigJson, initModel, type InitSpec } from '../models/index.js';
+import { initConfigJson, initModel, MODEL_PRESETS, modelPreset, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
+import { Lora } from '../train/lora.js';
+import { UsageError } from '../errors.js';
+import { flags, need, type Values } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { median } from '../util/stats.js';
 
@@ -14,53 +18,143 @@ export interface TrainBenchSpec extends InitSpec {
   batchSize: number;
   steps: number;
   warmup?: number;
+  /** lm_head shares the embedding (GPT-2 always does) */
+  tie?: boolean;
+  /** q/k/v projections carry a bias: the Llama block becomes Qwen2's */
+  biasQkv?: boolean;
+  /** LoRA adapters on these modules, the base frozen (no gradients for its weights, no optimizer state) */
+  lora?: { r: number; targets: string[] };
 }
 
 export interface TrainBenchResult {
   engine: string;
+  model_type: string;
   tokens_per_s: number;
   step_ms: number;
+  /** the very first step (allocations, first touches of memory): the issue asks it be within 20% of step_ms */
+  first_step_ms: number;
   peak_rss_mb: number;
   params: number;
+  /** the parameters the optimizer updates: all of them, or the LoRA adapters' */
+  trainable_params: number;
   gflop_per_step: number;
   achieved_gflops: number;
 }
 
-/** Training FLOPs per step: 6 per parameter-token in the matmuls (incl. the lm_head) + causal attention scores. */
-export function trainFlopsPerStep(s: TrainBenchSpec, matmulParams: number): number {
+const SHAPE = 'the shape (unless --preset)';
+
+/** `ual bench train`'s flags: the shape (or a published one), the run, LoRA. */
+export const TRAIN_BENCH_FLAGS = flags({
+  preset: { flag: 'preset', kind: Object.keys(MODEL_PRESETS), arg: 'NAME', group: SHAPE, help: 'a published model\'s shape (its config.json): the shape flags come from it' },
+  arch: { flag: 'arch', kind: ['gpt2', 'llama'], group: SHAPE, help: 'the architecture' },
+  layers: { flag: 'layers', kind: 'int', min: 1, group: SHAPE, help: 'transformer blocks' },
+  d: { flag: 'd', kind: 'int', min: 1, group: SHAPE, help: 'hidden size' },
+  heads: { flag: 'heads', kind: 'int', min: 1, group: SHAPE, help: 'attention heads' },
+  kvHeads: { flag: 'kv-heads', kind: 'int', min: 1, group: SHAPE, help: 'key/value heads (llama)' },
+  vocab: { flag: 'vocab', kind: 'int', min: 1, group: SHAPE, help: 'vocabulary size' },
+  ffn: { flag: 'ffn', kind: 'int', min: 1, group: SHAPE, help: 'MLP width (default 4*d for gpt2, 3*d for llama)' },
+  tie: { flag: 'tie', kind: 'bool', group: SHAPE, help: 'lm_head shares the embedding (llama; gpt2 always does)' },
+  biasQkv: { flag: 'bias-qkv', kind: 'bool', group: SHAPE, help: 'q/k/v projections with a bias (llama: Qwen2\'s block)' },
+  seq: { flag: 'seq', kind: 'int', min: 1, required: true, arg: 'T', help: 'tokens per row' },
+  batchSize: { flag: 'batch-size', kind: 'int', min: 1, required: true, arg: 'B', help: 'rows per step' },
+  steps: { flag: 'steps', kind: 'int', min: 1, required: true, arg: 'S', help: 'timed steps' },
+  warmup: { flag: 'warmup', kind: 'int', min: 1, default: 2, arg: 'W', help: 'untimed steps first' },
+  loraR: { flag: 'lora-r', kind: 'int', min: 1, help: 'LoRA rank: adapters on --lora-targets, the base frozen' },
+  loraTargets: { flag: 'lora-targets', kind: 'string', arg: 'LIST', default: 'q_proj,v_proj', help: 'modules LoRA adapts, comma-separated' },
+});
+
+const SHAPE_KEYS = ['arch', 'layers', 'd', 'heads', 'kvHeads', 'vocab', 'ffn', 'tie', 'biasQkv'] as const;
+
+/** The shape of a preset (MODEL_PRESETS) as bench flags: layers, widths, heads, vocabulary, tying, q/k/v bias. */
+export function presetShape(name: string): Omit<TrainBenchSpec, 'seq' | 'batchSize' | 'steps' | 'ctx'> {
+  const c = modelPreset(name).config as Record<string, number | boolean | string>;
+  if (c.model_type !== 'qwen2' && c.model_type !== 'llama') throw new UsageError(`ual bench train: preset ${name} is a ${c.model_type} model; bench presets are Llama-family`);
+  return {
+    arch: 'llama', layers: c.num_hidden_layers as number, d: c.hidden_size as number, heads: c.num_attention_heads as number,
+    kvHeads: c.num_key_value_heads as number, vocab: c.vocab_size as number, ffn: c.intermediate_size as number,
+    tie: c.tie_word_embeddings === true, biasQkv: c.model_type === 'qwen2',
+  };
+}
+
+/** The spec `ual bench train`'s flags describe: a preset's shape or the shape flags (not both), the run, LoRA. */
+export function trainBenchSpec(o: Values<typeof TRAIN_BENCH_FLAGS>): TrainBenchSpec {
+  const run = { seq: o.seq, batchSize: o.batchSize, steps: o.steps, warmup: o.warmup, ctx: Math.max(o.seq, 64) };
+  const lora = o.loraR === undefined ? {} : { lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) } };
+  if (o.preset !== undefined) {
+    const given = SHAPE_KEYS.filter((k) => o[k] !== undefined && o[k] !== false).map((k) => TRAIN_BENCH_FLAGS[k].flag);
+    if (given.length) throw new UsageError(`ual bench train: --preset sets the model's shape; drop --${given.join(', --')}`, 'or leave out --preset and give the shape yourself');
+    return { ...presetShape(o.preset), ...run, ...lora };
+  }
+  const F = TRAIN_BENCH_FLAGS, cmd = 'bench train';
+  const shape: TrainBenchSpec = {
+    arch: need(cmd, F.arch, o.arch), layers: need(cmd, F.layers, o.layers), d: need(cmd, F.d, o.d), heads: need(cmd, F.heads, o.heads),
+    vocab: need(cmd, F.vocab, o.vocab), ...run, ...lora,
+  };
+  if (o.kvHeads !== undefined) shape.kvHeads = o.kvHeads;
+  if (o.ffn !== undefined) shape.ffn = o.ffn;
+  if (o.tie) shape.tie = true;
+  if (o.biasQkv) shape.biasQkv = true;
+  return shape;
+}
+
+/** The flags that give `spec` back through trainBenchSpec (the child processes of `ual bench all` get them). */
+export function trainBenchArgs(s: TrainBenchSpec): string[] {
+  const a = ['--arch', s.arch, '--layers', String(s.layers), '--d', String(s.d), '--heads', String(s.heads), '--vocab', String(s.vocab),
+    '--seq', String(s.seq), '--batch-size', String(s.batchSize), '--steps', String(s.steps), '--warmup', String(s.warmup ?? 2)];
+  if (s.kvHeads !== undefined) a.push('--kv-heads', String(s.kvHeads));
+  if (s.ffn !== undefined) a.push('--ffn', String(s.ffn));
+  if (s.tie) a.push('--tie');
+  if (s.biasQkv) a.push('--bias-qkv');
+  if (s.lora) a.push('--lora-r', String(s.lora.r), '--lora-targets', s.lora.targets.join(','));
+  return a;
+}
+
+/** config.json of the benchmarked shape (torch_ref.py init's keys; --bias-qkv makes it qwen2, as torch_ref does). */
+export function benchConfigJson(s: TrainBenchSpec): Record<string, unknown> {
+  if (s.arch === 'gpt2' && s.biasQkv) throw new UsageError('ual bench train: --bias-qkv applies to --arch llama (GPT-2\'s attention always has biases)');
+  const cfg = initConfigJson({ ...s, arch: s.arch === 'llama' && s.biasQkv ? 'qwen2' : s.arch });
+  if (s.tie) cfg.tie_word_embeddings = true;
+  return cfg;
+}
+
+/**
+ * Training FLOPs per step: per parameter-token in the matmuls (incl. the lm_head) 2 forward + 2 for the input's
+ * gradient + 2 for the weight's gradient when the weight trains (frozen LoRA bases skip it), plus causal attention.
+ */
+export function trainFlopsPerStep(s: TrainBenchSpec, matmulParams: number, frozenMatmulParams = 0): number {
   const tokens = s.batchSize * s.seq;
   const attn = 6 * 2 * s.layers * s.seq * s.d * tokens; // QK^T and PV, forward (2) + backward (4), full T x T
-  return 6 * matmulParams * tokens + attn;
+  return 6 * (matmulParams - frozenMatmulParams) * tokens + 4 * frozenMatmulParams * tokens + attn;
 }
 
 function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-/** Time `steps` training steps after `warmup` untimed ones; median step time. */
+/** Time `steps` training steps after `warmup` untimed ones (the first of which is reported apart); median step time. */
 export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
-  const model = initModel(initConfigJson(s), 0);
-  const params = model.parameters();
+  const model = initModel(benchConfigJson(s), 0);
+  const lora = s.lora ? Lora.attach(model, { r: s.lora.r, alpha: 2 * s.lora.r, dropout: 0, targets: s.lora.targets }) : null;
+  const trainable = lora ? lora.parameters() : model.parameters();
   const V = s.vocab;
   const rng = new Rng(1);
   const ids = new Int32Array(s.batchSize * s.seq);
   for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(rng.next() * V);
   const eps = new Float32Array(s.batchSize).fill(0.1);
-  const opt = new AdamW(params, { lr: 1e-4 });
+  const opt = new AdamW(trainable, { lr: 1e-4 });
   const step = () => {
+    const t = performance.now();
     opt.zeroGrad();
     const { logits } = model.forward(ids, s.batchSize, s.seq);
     const loss = smoothedCrossEntropy(logits, ids, eps, 'paper');
     backward(loss);
     opt.step();
+    return performance.now() - t;
   };
-  for (let i = 0; i < (s.warmup ?? 2); i++) step();
+  const first = step();
+  for (let i = 1; i < (s.warmup ?? 2); i++) step();
   const times: number[] = [];
-  for (let i = 0; i < s.steps; i++) {
-    const t = performance.now();
-    step();
-    times.push(performance.now() - t);
-  }
+  for (let i = 0; i < s.steps; i++) times.push(step());
   const med = median(times);
   let total = 0;
   let matmul = 0; // parameters used in matmuls: 2-D tensors but the embedding tables, plus a tied lm_head
@@ -69,23 +163,27 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
     if (p.shape.length === 2 && !/wpe|wte|embed_tokens/.test(name)) matmul += p.size;
   }
   if (model.config.tieWordEmbeddings) matmul += V * s.d;
-  const gflop = trainFlopsPerStep(s, matmul) / 1e9;
+  const adapters = lora ? trainable.reduce((n, p) => n + p.size, 0) : 0;
+  const gflop = trainFlopsPerStep(s, matmul + adapters, lora ? matmul : 0) / 1e9;
   const info = nativeInfo();
   return {
-    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}`,
+    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}`,
+    model_type: model.config.modelType,
     tokens_per_s: (s.batchSize * s.seq) / (med / 1000),
     step_ms: med,
+    first_step_ms: first,
     peak_rss_mb: peakRssMb(),
     params: total,
+    trainable_params: trainable.reduce((n, p) => n + p.size, 0),
     gflop_per_step: gflop,
     achieved_gflops: gflop / (med / 1000),
   };
 }
 
 /** Write a fresh checkpoint for PyTorch to load (the same architecture; weights need not match for timing). */
-export function writeBenchCheckpoint(s: InitSpec): string {
+export function writeBenchCheckpoint(s: TrainBenchSpec): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-bench-'));
-  initModel(initConfigJson(s), 0).save(dir);
+  initModel(benchConfigJson(s), 0).save(dir);
   return dir;
 }
 

@@ -1,8 +1,10 @@
-// Runs ../shared/reference/torch_ref.py (Debian python3-torch) beside our engine, for benchmarks side by side.
+// Runs ../shared/reference/torch_ref.py and scripts/lora_ref.py (Debian python3-torch) beside our engine, for
+// benchmarks side by side, PyTorch at the best of the thread settings it is given.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from '../util/stats.js';
 
 const PY = process.env.UAL_PYTHON ?? '/usr/bin/python3';
 
@@ -21,7 +23,7 @@ export function torchUnavailable(): string | null {
   return null;
 }
 
-// runs torch_ref.py in-process and adds the process's peak RSS to its JSON line
+// runs a reference script (torch_ref.py, lora_ref.py) in-process and adds the process's peak RSS to its JSON line
 const WRAP = `
 import json, resource, runpy, sys, io, contextlib
 ref = sys.argv[1]; sys.argv = [ref] + sys.argv[2:]
@@ -38,21 +40,36 @@ export interface TorchBench { engine: string; threads: number; tokens_per_s: num
 /**
  * PyTorch's environment: every *_NUM_THREADS variable removed. Debian's pthread OpenBLAS reads the OpenMP and
  * OpenBLAS thread variables too, so setting one for torch's intra-op pool would also pin its GEMMs to one core;
- * torch's own pool is set inside the process with torch.set_num_threads.
+ * torch's own pool is set inside the process with torch.set_num_threads. lora_ref.py finds torch_ref.py through
+ * UAL_TORCH_REF_DIR.
  */
 function torchEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, UAL_TORCH_REF_DIR: path.dirname(torchRefPath()) };
   for (const k of Object.keys(env)) if (/_NUM_THREADS$/.test(k)) delete env[k];
   return env;
 }
 
-/** One PyTorch training benchmark with `threads` intra-op threads (torch.set_num_threads) and OpenBLAS free. */
-export function torchBench(modelDir: string, B: number, T: number, steps: number, threads = 1): TorchBench {
-  const args = ['-c', WRAP, torchRefPath(), 'bench', '--model', modelDir, '--batch-size', String(B), '--seq', String(T),
-    '--steps', String(steps), '--threads', String(threads)];
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: torchEnv(), maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`torch_ref.py bench failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+function runWrapped(script: string, args: string[]): TorchBench {
+  const r = spawnSync(PY, ['-c', WRAP, script, ...args], { encoding: 'utf8', env: torchEnv(), maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${path.basename(script)} ${args[0]} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchBench;
+}
+
+/** One PyTorch full fine-tuning benchmark with `threads` intra-op threads (torch.set_num_threads) and OpenBLAS free. */
+export function torchBench(modelDir: string, B: number, T: number, steps: number, threads = 1): TorchBench {
+  return runWrapped(torchRefPath(), ['bench', '--model', modelDir, '--batch-size', String(B), '--seq', String(T),
+    '--steps', String(steps), '--threads', String(threads)]);
+}
+
+/** The project's PyTorch LoRA reference (scripts/lora_ref.py, beside torch_ref.py's model). */
+export function loraRefPath(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/lora_ref.py');
+}
+
+/** One PyTorch LoRA benchmark (frozen base, adapters on `targets`, PEFT's x·Aᵀ·Bᵀ path), as torchBench. */
+export function torchLoraBench(modelDir: string, B: number, T: number, steps: number, lora: { r: number; targets: string[] }, threads = 1): TorchBench {
+  return runWrapped(loraRefPath(), ['bench', '--model', modelDir, '--batch-size', String(B), '--seq', String(T),
+    '--steps', String(steps), '--threads', String(threads), '--r', String(lora.r), '--targets', lora.targets.join(',')]);
 }
 
 /** The PyTorch settings the benchmark tries; the fastest is reported, with every one tried. */
@@ -61,11 +78,41 @@ export const TORCH_SETTINGS = [
   { threads: 2, label: 'torch.set_num_threads(2), OpenBLAS free (all cores)' },
 ] as const;
 
-/** PyTorch at its best setting here: each of TORCH_SETTINGS run, the highest throughput kept. */
-export function torchBenchBest(modelDir: string, B: number, T: number, steps: number): TorchBench & { tried: Array<{ setting: string; tokens_per_s: number }> } {
-  const runs = TORCH_SETTINGS.map((s) => ({ s, r: torchBench(modelDir, B, T, steps, s.threads) }));
-  const best = runs.reduce((a, b) => (b.r.tokens_per_s > a.r.tokens_per_s ? b : a));
-  return { ...best.r, tried: runs.map(({ s, r }) => ({ setting: s.label, tokens_per_s: r.tokens_per_s })) };
+/** One PyTorch measurement at a given torch.set_num_threads. */
+export type TorchRunner = (threads: number) => TorchBench;
+
+/** Every one of TORCH_SETTINGS run once: one round. */
+export function torchRound(run: TorchRunner): TorchBench[] {
+  return TORCH_SETTINGS.map((s) => run(s.threads));
+}
+
+export interface TorchBest extends TorchBench {
+  /** the winning setting's label */
+  setting: string;
+  /** the winning setting's tokens/s in each round (tokens_per_s is their median) */
+  runs: number[];
+  tried: Array<{ setting: string; threads: number; tokens_per_s: number; runs: number[] }>;
+}
+
+/**
+ * PyTorch at its best setting: per setting the median over rounds (rounds[i][j] = round i, TORCH_SETTINGS[j]), the
+ * setting with the highest median kept; its step time is the median too, its peak RSS the largest of its rounds.
+ */
+export function torchBest(rounds: TorchBench[][]): TorchBest {
+  const per = TORCH_SETTINGS.map((s, j) => {
+    const rs = rounds.map((r) => r[j]);
+    return { s, rs, tps: median(rs.map((r) => r.tokens_per_s)) };
+  });
+  const best = per.reduce((a, b) => (b.tps > a.tps ? b : a));
+  return {
+    ...best.rs[0],
+    tokens_per_s: best.tps,
+    step_ms: median(best.rs.map((r) => r.step_ms)),
+    peak_rss_mb: Math.max(...best.rs.map((r) => r.peak_rss_mb)),
+    setting: best.s.label,
+    runs: best.rs.map((r) => r.tokens_per_s),
+    tried: per.map(({ s, rs, tps }) => ({ setting: s.label, threads: s.threads, tokens_per_s: tps, runs: rs.map((r) => r.tokens_per_s) })),
+  };
 }
 
 // greedy decoding with torch_ref's model (it has no KV cache: every new token recomputes the whole sequence, the
