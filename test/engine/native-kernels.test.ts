@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { jsKernels } from '../../src/engine/backends/js.js';
 import { loadNativeKernels, nativeInfo, setNativeThreads } from '../../src/engine/backends/native.js';
 import { EPS_STYLE_HF, EPS_STYLE_PAPER, type Kernels } from '../../src/engine/kernels.js';
+import { describeWith } from '../helpers/needs.js';
 
 const native = loadNativeKernels();
 const RTOL = 1e-5;
@@ -80,7 +81,8 @@ afterAll(() => {
 
 // ---- tests ----
 
-describe.skipIf(!native)(title, () => {
+// the addon is built by npm install (CI's npm ci): missing in CI is a failure, elsewhere a skip
+describeWith({ what: 'the native addon (build/Release/ual_native.node)', present: !!native, fix: 'run npm install (needs g++ and make)' }, title, () => {
   it('reports how it was built', () => {
     const info = nativeInfo()!;
     // OpenBLAS names itself in its config string; the portable GEMM says so instead

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { benchTrain, presetShape, TRAIN_BENCH_FLAGS, trainBenchArgs, trainBenchSpec, trainFlopsPerStep, writeBenchCheckpoint, type TrainBenchSpec } from '../../src/pipeline/bench.js';
 import { torchLoraBench, torchUnavailable } from '../../src/pipeline/torchref.js';
 import { parseFlags } from '../../src/util/options.js';
+import { itWith, type Need } from '../helpers/needs.js';
 
 const spec = (argv: string[]) => trainBenchSpec(parseFlags('bench train', TRAIN_BENCH_FLAGS, argv).values);
 const RUN = ['--seq', '16', '--batch-size', '2', '--steps', '2', '--warmup', '1'];
@@ -65,12 +66,12 @@ describe('benchTrain with LoRA', () => {
   });
 });
 
-// python3-torch is a developer's tool here, not CI's (CI does not install it): skipped where it is missing, CI included
+// PyTorch (Debian python3-torch, which .ci/run installs): fails in CI where it is missing, skips elsewhere
 const noTorch = torchUnavailable();
-if (noTorch) console.warn(`skipped: lora_ref.py bench needs PyTorch (${noTorch})`);
+const TORCH: Need = { what: 'PyTorch (/usr/bin/python3 with torch) and ../shared/reference/torch_ref.py', present: noTorch === null, fix: noTorch ?? '' };
 
 describe('scripts/lora_ref.py bench', () => {
-  it.skipIf(noTorch !== null)('prints one JSON line with the timing and the trainable parameter count our side has', () => {
+  itWith(TORCH, 'prints one JSON line with the timing and the trainable parameter count our side has', () => {
     const s: TrainBenchSpec = spec(TINY_QWEN);
     const dir = writeBenchCheckpoint(s);
     try {

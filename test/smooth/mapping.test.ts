@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EPS_CAP, mapScores, paperMapping } from '../../src/uncertainty/mapping.js';
 import { UsageError } from '../../src/errors.js';
+import { itWith, type Need } from '../helpers/needs.js';
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
 
@@ -41,7 +42,8 @@ function numpyReference(s: number[], M: number, lo = 0, hi = EPS_CAP): { eps: nu
   return JSON.parse(r.stdout) as { eps: number[]; rounds: number };
 }
 const HAVE_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-if (!HAVE_NUMPY) console.warn('skipping the numpy comparison of --mapping paper: python3 with numpy is not available');
+// numpy comes with python3-torch, which .ci/run installs: missing in CI is a failure, elsewhere a skip
+const NUMPY: Need = { what: 'python3 with numpy', present: HAVE_NUMPY, fix: 'apt-get install -y python3-numpy' };
 
 describe('paper mapping', () => {
   it('without clipping it is just proportional, mean exactly M', () => {
@@ -65,7 +67,7 @@ describe('paper mapping', () => {
     expect(r.clippedHigh).toBe(1);
   });
 
-  it.skipIf(!HAVE_NUMPY)('matches the numpy reference on 1000 scores, clipping active (mean 0.5) and inactive (mean 0.1)', () => {
+  itWith(NUMPY, 'matches the numpy reference on 1000 scores, clipping active (mean 0.5) and inactive (mean 0.1)', () => {
     for (const [M, lo] of [[0.5, 0], [0.1, 0], [0.3, 0.05]] as const) {
       const s = scores(1000, 11);
       const ref = numpyReference(s, M, lo)!;
