@@ -1,0 +1,61 @@
+// Memory and work of a training step: frozen weights get no gradient buffer and no weight-gradient GEMM under LoRA.
+import { describe, expect, it } from 'vitest';
+import { AdamW, activeKernels, backward, setKernels, smoothedCrossEntropy, type Kernels } from '../../src/engine/index.js';
+import { initConfigJson, initModel, type AdaptableLM } from '../../src/models/index.js';
+import { Lora } from '../../src/train/lora.js';
+
+const B = 2, T = 5, V = 37;
+const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % V);
+const eps = [0.1, 0];
+
+function tinyLora(arch: 'gpt2' | 'llama', targets: string[]): { model: AdaptableLM; lora: Lora } {
+  const model = initModel(initConfigJson({ arch, layers: 2, d: 16, heads: 4, vocab: V, ctx: 16 }), 1);
+  const lora = Lora.attach(model, { r: 2, alpha: 4, dropout: 0.1, targets }, 0);
+  return { model, lora };
+}
+
+/** fn(count) with the active kernels' GEMMs counted (the real kernels do the work); ops keep the kernels they ran
+ *  forward with for their backward, so the counting kernels stay active for the whole of fn */
+function withGemmCount(fn: (count: () => number) => void): void {
+  const k = activeKernels();
+  let n = 0;
+  const counting = new Proxy(k, {
+    get: (t, p) => (p === 'gemm' ? (...a: Parameters<Kernels['gemm']>) => { n++; return t.gemm(...a); } : Reflect.get(t, p)),
+  });
+  setKernels(counting);
+  try { fn(() => n); } finally { setKernels(k); }
+}
+
+describe('LoRA step: frozen weights cost no gradient work', () => {
+  it('llama, q_proj and v_proj adapted: exact GEMM counts, no base gradient buffers', () => {
+    const { model, lora } = tinyLora('llama', ['q_proj', 'v_proj']);
+    const opt = new AdamW(lora.parameters(), { lr: 1e-3 });
+    withGemmCount((count) => {
+      const loss = smoothedCrossEntropy(model.forward(ids, B, T).logits, ids, eps, 'paper');
+      // forward: per layer 7 base projections + 2 adapters x 2; plus the head
+      expect(count()).toBe(2 * (7 + 4) + 1);
+      backward(loss);
+      // backward, never a dW of a frozen weight; dX only where the input needs a gradient:
+      //   head: dX 1;  layer 0 (input = frozen embedding): q,k,v base nothing, each adapter dA + dB + dX(B) = 3,
+      //   o/gate/up/down dX 4 -> 10;  layer 1: q,k,v base dX 3, each adapter dA + dX(A) + dB + dX(B) = 4, o/gate/up/down 4 -> 15
+      expect(count() - 23).toBe(1 + 10 + 15);
+    });
+    opt.step();
+    for (const p of model.parameters()) expect(p.grad, p.name).toBeNull();
+    for (const p of lora.parameters()) expect(p.grad, p.name).not.toBeNull();
+  });
+
+  it('gpt2, every linear adapted: no base gradient buffers, no dW GEMM of a frozen weight', () => {
+    const { model, lora } = tinyLora('gpt2', ['c_attn', 'c_proj', 'c_fc']);
+    withGemmCount((count) => {
+      const loss = smoothedCrossEntropy(model.forward(ids, B, T).logits, ids, eps, 'paper');
+      const fwd = count();
+      expect(fwd).toBe(2 * 4 * 3 + 1); // 4 linears per layer, each with its adapter's two; the head
+      backward(loss);
+      // head dX 1; layer 0 (input = frozen embeddings): c_attn base nothing, its adapter 3, then 3 linears x (dX +
+      // adapter 4) -> 18; layer 1: 4 linears x (dX + adapter 4) = 20. Bias gradients would be GEMMs too: none, all frozen
+      expect(count() - fwd).toBe(1 + 18 + 20);
+    });
+    for (const p of model.parameters()) expect(p.grad, p.name).toBeNull();
+  });
+});
