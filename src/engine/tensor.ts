@@ -24,9 +24,9 @@ export class Tensor {
   get size(): number { return this.data.length; }
   get dtype(): DType { return this.data instanceof Float64Array ? 'float64' : 'float32'; }
 
-  /** the gradient buffer, allocated (zeroed) on first use */
+  /** the gradient buffer, allocated (zeroed) on first use; an activation's lives as long as its data (see BufferPool) */
   ensureGrad(): Arr {
-    if (!this.grad) this.grad = this.dtype === 'float64' ? new Float64Array(this.size) : new Float32Array(this.size);
+    if (!this.grad) this.grad = pool.owns(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size);
     return this.grad;
   }
 
@@ -59,10 +59,102 @@ export class Tensor {
   }
 }
 
-/** Allocate an output buffer of the same dtype as `like`. */
+/** A zeroed buffer of `like`'s dtype; inside a buffer scope it comes from the pool and is returned when the scope closes. */
 export function alloc(like: Arr, n: number): Arr {
+  return pool.depth > 0 ? pool.take(like instanceof Float64Array, n) : allocKept(like, n);
+}
+
+/** A zeroed buffer that outlives any buffer scope (caches, optimizer state, parameters' gradients). */
+export function allocKept(like: Arr, n: number): Arr {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
+
+/** Give t the gradient buffer g as its own (no copy) when t has none yet and g lives at least as long as t. */
+export function adoptGrad(t: Tensor, g: Arr): boolean {
+  if (t.grad !== null || (pool.owns(g) && !pool.owns(t.data))) return false;
+  t.grad = g;
+  return true;
+}
+
+// ---- the per-step buffer pool ----
+
+/**
+ * A training step allocates the same buffers every time: activations, their gradients, backward scratch. Fresh
+ * typed arrays above glibc's mmap threshold are fresh pages on every step (page faults: at model scale the system
+ * time nears the user time). Inside a scope (openBufferScope ... closeBufferScope) alloc() takes zeroed buffers
+ * from a free list keyed by dtype and length, and closing the scope returns every buffer taken in it. Only code that
+ * drops all references to the scope's tensors at its end may open one (the trainer around a micro-batch).
+ */
+export class BufferPool {
+  depth = 0;
+  private free = new Map<number, Arr[]>(); // key: length, negative for float64
+  private live: Arr[] = []; // taken and not yet returned, in order (scopes are suffixes)
+  private mine = new WeakSet<Arr>();
+  private usedThisRound = new Set<Arr>();
+  liveBytes = 0;
+  /** the most bytes taken at once since resetPeak(): activations, gradients and scratch of a step */
+  peakLiveBytes = 0;
+  /** bytes the pool holds, taken or free */
+  heldBytes = 0;
+
+  owns(a: Arr): boolean { return this.mine.has(a); }
+
+  take(f64: boolean, n: number): Arr {
+    const list = this.free.get(f64 ? -n - 1 : n);
+    let buf = list?.pop();
+    if (buf) buf.fill(0); // callers rely on zeroed memory (accumulating kernels, partial writes)
+    else {
+      buf = f64 ? new Float64Array(n) : new Float32Array(n);
+      this.mine.add(buf);
+      this.heldBytes += buf.byteLength;
+    }
+    this.live.push(buf);
+    this.usedThisRound.add(buf);
+    this.liveBytes += buf.byteLength;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    return buf;
+  }
+
+  open(): number {
+    this.depth++;
+    return this.live.length;
+  }
+
+  /** return the buffers taken since `mark` except `keep` (which stay live in the enclosing scope) */
+  close(mark: number, keep: readonly Arr[] = []): void {
+    const released = this.live.splice(mark);
+    for (const buf of released) {
+      if (keep.includes(buf)) { this.live.push(buf); continue; }
+      this.liveBytes -= buf.byteLength;
+      const key = buf instanceof Float64Array ? -buf.length - 1 : buf.length;
+      let list = this.free.get(key);
+      if (!list) this.free.set(key, (list = []));
+      list.push(buf);
+    }
+    this.depth--;
+    if (this.depth === 0) this.dropUnused();
+  }
+
+  /** buffers no scope since the last outermost close took (an earlier, different shape) are left to the GC */
+  private dropUnused(): void {
+    for (const [key, list] of this.free) {
+      const kept = list.filter((b) => this.usedThisRound.has(b));
+      for (const b of list) if (!this.usedThisRound.has(b)) this.heldBytes -= b.byteLength;
+      if (kept.length) this.free.set(key, kept);
+      else this.free.delete(key);
+    }
+    this.usedThisRound.clear();
+  }
+
+  resetPeak(): void { this.peakLiveBytes = this.liveBytes; }
+}
+
+export const pool = new BufferPool();
+
+/** Open a buffer scope: buffers alloc() hands out until the matching closeBufferScope(mark) are then reused. */
+export function openBufferScope(): number { return pool.open(); }
+
+export function closeBufferScope(mark: number): void { pool.close(mark); }
 
 // ---- the tape ----
 

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AdamW, backward, activeKernels, backendName, smoothedCrossEntropy } from '../engine/index.js';
+import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope, smoothedCrossEntropy } from '../engine/index.js';
 import { initConfigJson, initModel, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Rng } from '../util/rng.js';
@@ -49,9 +49,11 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const opt = new AdamW(params, { lr: 1e-4 });
   const step = () => {
     opt.zeroGrad();
+    const scope = openBufferScope(); // as the trainer does: the step's buffers are reused by the next
     const { logits } = model.forward(ids, s.batchSize, s.seq);
     const loss = smoothedCrossEntropy(logits, ids, eps, 'paper');
     backward(loss);
+    closeBufferScope(scope);
     opt.step();
   };
   for (let i = 0; i < (s.warmup ?? 2); i++) step();

@@ -1,6 +1,7 @@
-// Memory and work of a training step: frozen weights get no gradient buffer and no weight-gradient GEMM under LoRA.
+// Memory and work of a training step: frozen weights get no gradient buffer and no weight-gradient GEMM under LoRA;
+// the step's buffers come from a pool that neither changes results nor grows.
 import { describe, expect, it } from 'vitest';
-import { AdamW, activeKernels, backward, setKernels, smoothedCrossEntropy, type Kernels } from '../../src/engine/index.js';
+import { AdamW, activeKernels, backward, closeBufferScope, openBufferScope, pool, setKernels, smoothedCrossEntropy, type Kernels } from '../../src/engine/index.js';
 import { initConfigJson, initModel, type AdaptableLM } from '../../src/models/index.js';
 import { Lora } from '../../src/train/lora.js';
 
@@ -57,5 +58,58 @@ describe('LoRA step: frozen weights cost no gradient work', () => {
       expect(count() - fwd).toBe(1 + 18 + 20);
     });
     for (const p of model.parameters()) expect(p.grad, p.name).toBeNull();
+  });
+});
+
+/** `steps` optimizer steps on a fresh tiny model (LoRA with dropout, or full fine-tuning); calls after(step) after each */
+function run(arch: 'gpt2' | 'llama', lora: boolean, scoped: boolean, steps: number, after: (k: number) => void = () => {}, rows = B): Float32Array[] {
+  const model = initModel(initConfigJson({ arch, layers: 2, d: 16, heads: 4, vocab: V, ctx: 16 }), 1);
+  const ad = lora ? Lora.attach(model, { r: 2, alpha: 4, dropout: 0.2, targets: arch === 'gpt2' ? ['c_attn', 'c_fc'] : ['q_proj', 'v_proj', 'down_proj'] }, 0) : null;
+  const params = ad ? ad.parameters() : model.parameters();
+  const opt = new AdamW(params, { lr: 1e-2 });
+  for (let k = 0; k < steps; k++) {
+    ad?.setStep(0, k);
+    opt.zeroGrad();
+    const scope = scoped ? openBufferScope() : -1;
+    const x = ids.subarray(0, rows * T);
+    backward(smoothedCrossEntropy(model.forward(x, rows, T).logits, x, eps.slice(0, rows), 'paper'));
+    if (scoped) closeBufferScope(scope);
+    opt.step();
+    after(k);
+  }
+  return params.map((p) => Float32Array.from(p.data));
+}
+
+describe('the per-step buffer pool', () => {
+  it.each([['gpt2', false], ['gpt2', true], ['llama', false], ['llama', true]] as const)(
+    '%s (LoRA %s): steps from the pool are bit-identical to steps on fresh buffers', (arch, lora) => {
+      const fresh = run(arch, lora, false, 4);
+      const pooled = run(arch, lora, true, 4);
+      expect(pooled).toEqual(fresh);
+    });
+
+  it('does not grow: after step 1 the pool holds the same bytes, and nothing stays taken between steps', () => {
+    const held: number[] = [];
+    const live: number[] = [];
+    // one row: a shape the tests above did not use, so step 1 fills the pool afresh
+    run('llama', true, true, 6, () => { held.push(pool.heldBytes); live.push(pool.liveBytes); }, 1);
+    expect(held[0]).toBeGreaterThan(0);
+    expect(held).toEqual(new Array(6).fill(held[0]));
+    expect(live).toEqual(new Array(6).fill(0));
+  });
+
+  it('a new shape replaces the old one: buffers of shapes the last step did not use are dropped', () => {
+    const model = initModel(initConfigJson({ arch: 'llama', layers: 1, d: 16, heads: 4, vocab: V, ctx: 16 }), 1);
+    const step = (rows: number): number => {
+      const s = openBufferScope();
+      const x = ids.subarray(0, rows * T);
+      backward(smoothedCrossEntropy(model.forward(x, rows, T).logits, x, eps.slice(0, rows), 'paper'));
+      closeBufferScope(s);
+      return pool.heldBytes;
+    };
+    const big = step(2), small = step(1);
+    expect(small).toBeLessThan(big);
+    expect(step(1)).toBe(small);
+    expect(step(2)).toBe(big);
   });
 });

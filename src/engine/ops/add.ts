@@ -1,6 +1,6 @@
 // add: elementwise a + b, where b has a's shape or a suffix of it (a bias or position table broadcast over the
 // leading dims). Elementwise and memory-bound, so the loops live here rather than in the kernels.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, adoptGrad, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
 import { addColumnSums, checkDtypes, describe, fail } from './util.js';
 
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -21,8 +21,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     if (!dy) return;
     if (a.requiresGrad) {
       // the first gradient to reach a fresh tensor can simply be dy's buffer: y's gradient is not read again
-      if (a.grad === null && a !== b) a.grad = dy;
-      else {
+      if (a === b || !adoptGrad(a, dy)) {
         const da = a.grad ?? a.ensureGrad();
         for (let i = 0; i < n; i++) da[i] += dy[i];
       }
