@@ -124,7 +124,11 @@ export class BufferPool {
   close(mark: number, keep: readonly Arr[] = []): void {
     const released = this.live.splice(mark);
     for (const buf of released) {
-      if (keep.includes(buf)) { this.live.push(buf); continue; }
+      if (keep.includes(buf)) {
+        if (this.depth > 1) this.live.push(buf);
+        else this.disown(buf); // no enclosing scope will return it: it becomes an ordinary array
+        continue;
+      }
       this.liveBytes -= buf.byteLength;
       const key = buf instanceof Float64Array ? -buf.length - 1 : buf.length;
       let list = this.free.get(key);
@@ -133,6 +137,13 @@ export class BufferPool {
     }
     this.depth--;
     if (this.depth === 0) this.dropUnused();
+  }
+
+  private disown(buf: Arr): void {
+    this.mine.delete(buf);
+    this.usedThisRound.delete(buf);
+    this.liveBytes -= buf.byteLength;
+    this.heldBytes -= buf.byteLength;
   }
 
   /** buffers no scope since the last outermost close took (an earlier, different shape) are left to the GC */
@@ -154,7 +165,7 @@ export const pool = new BufferPool();
 /** Open a buffer scope: buffers alloc() hands out until the matching closeBufferScope(mark) are then reused. */
 export function openBufferScope(): number { return pool.open(); }
 
-export function closeBufferScope(mark: number): void { pool.close(mark); }
+export function closeBufferScope(mark: number, keep: readonly Arr[] = []): void { pool.close(mark, keep); }
 
 // ---- the tape ----
 
@@ -177,9 +188,60 @@ export function noGrad<T>(fn: () => T): T {
 
 /** True when an op with these inputs must record a backward closure. */
 export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
-  if (!gradEnabled) return false;
+  if (!gradEnabled) {
+    if (probe && !probe.seen) for (const t of inputs) if (t && t.requiresGrad) probe.seen = true;
+    return false;
+  }
   for (const t of inputs) if (t && t.requiresGrad) return true;
   return false;
+}
+
+// set while a checkpointed block runs without the tape: did any op see an input that requires grad?
+let probe: { seen: boolean } | null = null;
+
+/** Run fn with the tape off; also report whether any op inside got an input that requires grad. */
+export function noGradProbed<T>(fn: () => T): { result: T; wanted: boolean } {
+  const prev = probe;
+  probe = { seen: false };
+  try {
+    const result = noGrad(fn);
+    return { result, wanted: probe.seen };
+  } finally { probe = prev; }
+}
+
+/** Run fn with the tape on and a tape of its own: its result and the closures it recorded (the outer tape is kept). */
+export function recordSeparately<T>(fn: () => T): { result: T; steps: (() => void)[] } {
+  const outer = tape, prevEnabled = gradEnabled;
+  tape = [];
+  gradEnabled = true;
+  try {
+    const result = fn();
+    return { result, steps: tape };
+  } finally {
+    tape = outer;
+    gradEnabled = prevEnabled;
+  }
+}
+
+/** A seeded random source whose state can be read and put back (for recomputing dropout masks exactly). */
+export interface RandomSource {
+  getState(): number[];
+  setState(s: readonly number[]): void;
+}
+
+// open recompute regions: each notes the state of every random source before its first draw in the region
+const randomWatch: Map<RandomSource, number[]>[] = [];
+
+/** Ops call this before drawing from r (dropout), so a checkpointed block can draw the same numbers again. */
+export function beforeRandom(r: RandomSource): void {
+  for (const m of randomWatch) if (!m.has(r)) m.set(r, r.getState());
+}
+
+/** Run fn noting the random sources it draws from: the map holds each one's state before its first draw. */
+export function watchRandom<T>(fn: () => T): { result: T; states: Map<RandomSource, number[]> } {
+  const states = new Map<RandomSource, number[]>();
+  randomWatch.push(states);
+  try { return { result: fn(), states }; } finally { randomWatch.splice(randomWatch.indexOf(states), 1); }
 }
 
 /** Backpropagate from a scalar loss: d loss / d loss = 1, then replay the tape in reverse and clear it. */

@@ -142,6 +142,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const save = saveOptions(cfg.saveDtype, cfg.maxShardSize);
   const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg, hooks.onWarning);
   hooks.onStart?.(steps, first, summary);
+  model.gradientCheckpointing = cfg.gradientCheckpointing;
   const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
   if (resumeDir) loadOptimizer(resumeDir, opt);
