@@ -64,6 +64,11 @@ export function alloc(like: Arr, n: number): Arr {
   return pool.depth > 0 ? pool.take(like instanceof Float64Array, n) : allocKept(like, n);
 }
 
+/** A buffer the caller writes in full before reading (an op's forward output): from the pool it is not zeroed. */
+export function allocOutput(like: Arr, n: number): Arr {
+  return pool.depth > 0 ? pool.take(like instanceof Float64Array, n, false) : allocKept(like, n);
+}
+
 /** A zeroed buffer that outlives any buffer scope (caches, optimizer state, parameters' gradients). */
 export function allocKept(like: Arr, n: number): Arr {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
@@ -82,7 +87,7 @@ export function adoptGrad(t: Tensor, g: Arr): boolean {
  * A training step allocates the same buffers every time: activations, their gradients, backward scratch. Fresh
  * typed arrays above glibc's mmap threshold are fresh pages on every step (page faults: at model scale the system
  * time nears the user time). Inside a scope (openBufferScope ... closeBufferScope) alloc() takes zeroed buffers
- * from a free list keyed by dtype and length, and closing the scope returns every buffer taken in it. Only code that
+ * (allocOutput() unzeroed ones) from a free list keyed by dtype and length, and closing the scope returns every buffer taken in it. Only code that
  * drops all references to the scope's tensors at its end may open one (the trainer around a micro-batch).
  */
 export class BufferPool {
@@ -99,11 +104,12 @@ export class BufferPool {
 
   owns(a: Arr): boolean { return this.mine.has(a); }
 
-  take(f64: boolean, n: number): Arr {
+  take(f64: boolean, n: number, zero = true): Arr {
     const list = this.free.get(f64 ? -n - 1 : n);
     let buf = list?.pop();
-    if (buf) buf.fill(0); // callers rely on zeroed memory (accumulating kernels, partial writes)
-    else {
+    if (buf) {
+      if (zero) buf.fill(0); // alloc()'s callers rely on zeroed memory (accumulating kernels, partial writes)
+    } else {
       buf = f64 ? new Float64Array(n) : new Float32Array(n);
       this.mine.add(buf);
       this.heldBytes += buf.byteLength;

@@ -75,6 +75,18 @@ function run(arch: 'gpt2' | 'llama', lora: boolean, scoped: boolean, steps: numb
   const ad = lora ? Lora.attach(model, { r: 2, alpha: 4, dropout: 0.2, targets: arch === 'gpt2' ? ['c_attn', 'c_fc'] : ['q_proj', 'v_proj', 'down_proj'] }, 0) : null;
   const params = ad ? ad.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: 1e-2 });
+  if (scoped) {
+    // poison the pool: one step with NaN weights leaves NaN in every buffer of these shapes, so a buffer an op
+    // does not write in full (or a gradient that is not zeroed) shows up as NaN in the results
+    const all = [...model.parameters(), ...(ad ? ad.parameters() : [])];
+    const saved = all.map((p) => Float32Array.from(p.data));
+    for (const p of all) p.data.fill(NaN);
+    const scope = openBufferScope();
+    const x = ids.subarray(0, rows * T);
+    backward(smoothedCrossEntropy(model.forward(x, rows, T).logits, x, eps.slice(0, rows), 'paper'));
+    closeBufferScope(scope);
+    all.forEach((p, i) => { p.data.set(saved[i]); p.grad = null; });
+  }
   for (let k = 0; k < steps; k++) {
     ad?.setStep(0, k);
     opt.zeroGrad();
