@@ -87,8 +87,9 @@ export function adoptGrad(t: Tensor, g: Arr): boolean {
  * A training step allocates the same buffers every time: activations, their gradients, backward scratch. Fresh
  * typed arrays above glibc's mmap threshold are fresh pages on every step (page faults: at model scale the system
  * time nears the user time). Inside a scope (openBufferScope ... closeBufferScope) alloc() takes zeroed buffers
- * (allocOutput() unzeroed ones) from a free list keyed by dtype and length, and closing the scope returns every buffer taken in it. Only code that
- * drops all references to the scope's tensors at its end may open one (the trainer around a micro-batch).
+ * (allocOutput() unzeroed ones) from a free list keyed by dtype and length, and closing the scope returns every
+ * buffer taken in it. Only code that drops all references to the scope's tensors at its end may open one (the
+ * trainer around a micro-batch; checkpoint() around a block).
  */
 export class BufferPool {
   depth = 0;
