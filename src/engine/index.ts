@@ -8,6 +8,7 @@ import { activeKernels, registerJsKernels, setKernels } from './tensor.js';
 export * from './tensor.js';
 export * from './ops/index.js';
 export * from './optim.js';
+export { checkpoint } from './checkpoint.js';
 export { EPS_STYLE_HF, EPS_STYLE_PAPER, type Arr, type Kernels } from './kernels.js';
 export { jsKernels };
 

@@ -1,7 +1,7 @@
 // AdamW (torch.optim.AdamW semantics, decoupled weight decay) and global-norm gradient clipping
 // (torch.nn.utils.clip_grad_norm_), both running on the active backend's kernels.
 import type { Arr } from './kernels.js';
-import { Tensor, alloc, kernelsFor } from './tensor.js';
+import { Tensor, allocKept, kernelsFor } from './tensor.js';
 
 export interface AdamWOptions {
   lr: number;
@@ -40,8 +40,8 @@ export class AdamW {
     this.eps = opts.eps ?? 1e-8;
     const wd = opts.weightDecay ?? 0.01; // torch's default
     this.decay = this.params.map((p) => (typeof wd === 'number' ? wd : wd(p)));
-    this.m = this.params.map((p) => alloc(p.data, p.size));
-    this.v = this.params.map((p) => alloc(p.data, p.size));
+    this.m = this.params.map((p) => allocKept(p.data, p.size));
+    this.v = this.params.map((p) => allocKept(p.data, p.size));
   }
 
   /** one update of every parameter that has a gradient; `lr` overrides the base rate for this step (schedules) */

@@ -24,9 +24,9 @@ export class Tensor {
   get size(): number { return this.data.length; }
   get dtype(): DType { return this.data instanceof Float64Array ? 'float64' : 'float32'; }
 
-  /** the gradient buffer, allocated (zeroed) on first use */
+  /** the gradient buffer, allocated (zeroed) on first use; an activation's lives as long as its data (see BufferPool) */
   ensureGrad(): Arr {
-    if (!this.grad) this.grad = this.dtype === 'float64' ? new Float64Array(this.size) : new Float32Array(this.size);
+    if (!this.grad) this.grad = pool.owns(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size);
     return this.grad;
   }
 
@@ -59,10 +59,120 @@ export class Tensor {
   }
 }
 
-/** Allocate an output buffer of the same dtype as `like`. */
+/** A zeroed buffer of `like`'s dtype; inside a buffer scope it comes from the pool and is returned when the scope closes. */
 export function alloc(like: Arr, n: number): Arr {
+  return pool.depth > 0 ? pool.take(like instanceof Float64Array, n) : allocKept(like, n);
+}
+
+/** A buffer the caller writes in full before reading (an op's forward output): from the pool it is not zeroed. */
+export function allocOutput(like: Arr, n: number): Arr {
+  return pool.depth > 0 ? pool.take(like instanceof Float64Array, n, false) : allocKept(like, n);
+}
+
+/** A zeroed buffer that outlives any buffer scope (caches, optimizer state, parameters' gradients). */
+export function allocKept(like: Arr, n: number): Arr {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
+
+/** Give t the gradient buffer g as its own (no copy) when t has none yet and g lives at least as long as t. */
+export function adoptGrad(t: Tensor, g: Arr): boolean {
+  if (t.grad !== null || (pool.owns(g) && !pool.owns(t.data))) return false;
+  t.grad = g;
+  return true;
+}
+
+// ---- the per-step buffer pool ----
+
+/**
+ * A training step allocates the same buffers every time: activations, their gradients, backward scratch. Fresh
+ * typed arrays above glibc's mmap threshold are fresh pages on every step (page faults: at model scale the system
+ * time nears the user time). Inside a scope (openBufferScope ... closeBufferScope) alloc() takes zeroed buffers
+ * (allocOutput() unzeroed ones) from a free list keyed by dtype and length, and closing the scope returns every
+ * buffer taken in it. Only code that drops all references to the scope's tensors at its end may open one (the
+ * trainer around a micro-batch; checkpoint() around a block).
+ */
+export class BufferPool {
+  depth = 0;
+  private free = new Map<number, Arr[]>(); // key: length, negative for float64
+  private live: Arr[] = []; // taken and not yet returned, in order (scopes are suffixes)
+  private mine = new WeakSet<Arr>();
+  private usedThisRound = new Set<Arr>();
+  liveBytes = 0;
+  /** the most bytes taken at once since resetPeak(): activations, gradients and scratch of a step */
+  peakLiveBytes = 0;
+  /** bytes the pool holds, taken or free */
+  heldBytes = 0;
+
+  owns(a: Arr): boolean { return this.mine.has(a); }
+
+  take(f64: boolean, n: number, zero = true): Arr {
+    const list = this.free.get(f64 ? -n - 1 : n);
+    let buf = list?.pop();
+    if (buf) {
+      if (zero) buf.fill(0); // alloc()'s callers rely on zeroed memory (accumulating kernels, partial writes)
+    } else {
+      buf = f64 ? new Float64Array(n) : new Float32Array(n);
+      this.mine.add(buf);
+      this.heldBytes += buf.byteLength;
+    }
+    this.live.push(buf);
+    this.usedThisRound.add(buf);
+    this.liveBytes += buf.byteLength;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    return buf;
+  }
+
+  open(): number {
+    this.depth++;
+    return this.live.length;
+  }
+
+  /** return the buffers taken since `mark` except `keep` (which stay live in the enclosing scope) */
+  close(mark: number, keep: readonly Arr[] = []): void {
+    const released = this.live.splice(mark);
+    for (const buf of released) {
+      if (keep.includes(buf)) {
+        if (this.depth > 1) this.live.push(buf);
+        else this.disown(buf); // no enclosing scope will return it: it becomes an ordinary array
+        continue;
+      }
+      this.liveBytes -= buf.byteLength;
+      const key = buf instanceof Float64Array ? -buf.length - 1 : buf.length;
+      let list = this.free.get(key);
+      if (!list) this.free.set(key, (list = []));
+      list.push(buf);
+    }
+    this.depth--;
+    if (this.depth === 0) this.dropUnused();
+  }
+
+  private disown(buf: Arr): void {
+    this.mine.delete(buf);
+    this.usedThisRound.delete(buf);
+    this.liveBytes -= buf.byteLength;
+    this.heldBytes -= buf.byteLength;
+  }
+
+  /** buffers no scope since the last outermost close took (an earlier, different shape) are left to the GC */
+  private dropUnused(): void {
+    for (const [key, list] of this.free) {
+      const kept = list.filter((b) => this.usedThisRound.has(b));
+      for (const b of list) if (!this.usedThisRound.has(b)) this.heldBytes -= b.byteLength;
+      if (kept.length) this.free.set(key, kept);
+      else this.free.delete(key);
+    }
+    this.usedThisRound.clear();
+  }
+
+  resetPeak(): void { this.peakLiveBytes = this.liveBytes; }
+}
+
+export const pool = new BufferPool();
+
+/** Open a buffer scope: buffers alloc() hands out until the matching closeBufferScope(mark) are then reused. */
+export function openBufferScope(): number { return pool.open(); }
+
+export function closeBufferScope(mark: number, keep: readonly Arr[] = []): void { pool.close(mark, keep); }
 
 // ---- the tape ----
 
@@ -85,9 +195,60 @@ export function noGrad<T>(fn: () => T): T {
 
 /** True when an op with these inputs must record a backward closure. */
 export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
-  if (!gradEnabled) return false;
+  if (!gradEnabled) {
+    if (probe && !probe.seen) for (const t of inputs) if (t && t.requiresGrad) probe.seen = true;
+    return false;
+  }
   for (const t of inputs) if (t && t.requiresGrad) return true;
   return false;
+}
+
+// set while a checkpointed block runs without the tape: did any op see an input that requires grad?
+let probe: { seen: boolean } | null = null;
+
+/** Run fn with the tape off; also report whether any op inside got an input that requires grad. */
+export function noGradProbed<T>(fn: () => T): { result: T; wanted: boolean } {
+  const prev = probe;
+  probe = { seen: false };
+  try {
+    const result = noGrad(fn);
+    return { result, wanted: probe.seen };
+  } finally { probe = prev; }
+}
+
+/** Run fn with the tape on and a tape of its own: its result and the closures it recorded (the outer tape is kept). */
+export function recordSeparately<T>(fn: () => T): { result: T; steps: (() => void)[] } {
+  const outer = tape, prevEnabled = gradEnabled;
+  tape = [];
+  gradEnabled = true;
+  try {
+    const result = fn();
+    return { result, steps: tape };
+  } finally {
+    tape = outer;
+    gradEnabled = prevEnabled;
+  }
+}
+
+/** A seeded random source whose state can be read and put back (for recomputing dropout masks exactly). */
+export interface RandomSource {
+  getState(): number[];
+  setState(s: readonly number[]): void;
+}
+
+// open recompute regions: each notes the state of every random source before its first draw in the region
+const randomWatch: Map<RandomSource, number[]>[] = [];
+
+/** Ops call this before drawing from r (dropout), so a checkpointed block can draw the same numbers again. */
+export function beforeRandom(r: RandomSource): void {
+  for (const m of randomWatch) if (!m.has(r)) m.set(r, r.getState());
+}
+
+/** Run fn noting the random sources it draws from: the map holds each one's state before its first draw. */
+export function watchRandom<T>(fn: () => T): { result: T; states: Map<RandomSource, number[]> } {
+  const states = new Map<RandomSource, number[]>();
+  randomWatch.push(states);
+  try { return { result: fn(), states }; } finally { randomWatch.splice(randomWatch.indexOf(states), 1); }
 }
 
 /** Backpropagate from a scalar loss: d loss / d loss = 1, then replay the tape in reverse and clear it. */

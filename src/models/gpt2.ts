@@ -59,16 +59,18 @@ export class Gpt2Model extends BaseModel {
     const hidden: Tensor[] = [x];
     for (let i = 0; i < this.config.numLayers; i++) {
       const q = `h.${i}.`;
-      let h = layernorm(x, this.p(q + 'ln_1.weight'), this.p(q + 'ln_1.bias'), eps);
-      const qkv = this.linearAt(h, q + 'attn.c_attn', 'in_out'); // (B, T, 3C)
-      const [qq, kk, vv] = split(qkv, [C, C, C]);
-      let k = kk.view(B, T, H, hd), v = vv.view(B, T, H, hd);
-      if (cache) ({ k, v } = cache.update(i, k, v));
-      const y = attention(qq.view(B, T, H, hd), k, v).view(B, T, C);
-      x = add(x, this.linearAt(y, q + 'attn.c_proj', 'in_out'));
-      h = layernorm(x, this.p(q + 'ln_2.weight'), this.p(q + 'ln_2.bias'), eps);
-      h = gelu(this.linearAt(h, q + 'mlp.c_fc', 'in_out'));
-      x = add(x, this.linearAt(h, q + 'mlp.c_proj', 'in_out'));
+      x = this.block(x, cache, (x) => {
+        let h = layernorm(x, this.p(q + 'ln_1.weight'), this.p(q + 'ln_1.bias'), eps);
+        const qkv = this.linearAt(h, q + 'attn.c_attn', 'in_out'); // (B, T, 3C)
+        const [qq, kk, vv] = split(qkv, [C, C, C]);
+        let k = kk.view(B, T, H, hd), v = vv.view(B, T, H, hd);
+        if (cache) ({ k, v } = cache.update(i, k, v));
+        const y = attention(qq.view(B, T, H, hd), k, v).view(B, T, C);
+        x = add(x, this.linearAt(y, q + 'attn.c_proj', 'in_out'));
+        h = layernorm(x, this.p(q + 'ln_2.weight'), this.p(q + 'ln_2.bias'), eps);
+        h = gelu(this.linearAt(h, q + 'mlp.c_fc', 'in_out'));
+        return add(x, this.linearAt(h, q + 'mlp.c_proj', 'in_out'));
+      });
       if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
     }
     cache?.advance(T);

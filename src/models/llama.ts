@@ -60,16 +60,18 @@ export class LlamaModel extends BaseModel {
     const hidden: Tensor[] = [x];
     for (let i = 0; i < this.config.numLayers; i++) {
       const q = `layers.${i}.`;
-      let h = rmsnorm(x, this.p(q + 'input_layernorm.weight'), eps);
-      const qq = rope(this.lin(h, q + 'self_attn.q_proj').view(B, T, H, hd), pos0, theta);
-      let k = rope(this.lin(h, q + 'self_attn.k_proj').view(B, T, KV, hd), pos0, theta);
-      let v = this.lin(h, q + 'self_attn.v_proj').view(B, T, KV, hd);
-      if (cache) ({ k, v } = cache.update(i, k, v));
-      const y = attention(qq, k, v).view(B, T, H * hd);
-      x = add(x, this.lin(y, q + 'self_attn.o_proj'));
-      h = rmsnorm(x, this.p(q + 'post_attention_layernorm.weight'), eps);
-      h = swiglu(this.lin(h, q + 'mlp.gate_proj'), this.lin(h, q + 'mlp.up_proj'));
-      x = add(x, this.lin(h, q + 'mlp.down_proj'));
+      x = this.block(x, cache, (x) => {
+        let h = rmsnorm(x, this.p(q + 'input_layernorm.weight'), eps);
+        const qq = rope(this.lin(h, q + 'self_attn.q_proj').view(B, T, H, hd), pos0, theta);
+        let k = rope(this.lin(h, q + 'self_attn.k_proj').view(B, T, KV, hd), pos0, theta);
+        let v = this.lin(h, q + 'self_attn.v_proj').view(B, T, KV, hd);
+        if (cache) ({ k, v } = cache.update(i, k, v));
+        const y = attention(qq, k, v).view(B, T, H * hd);
+        x = add(x, this.lin(y, q + 'self_attn.o_proj'));
+        h = rmsnorm(x, this.p(q + 'post_attention_layernorm.weight'), eps);
+        h = swiglu(this.lin(h, q + 'mlp.gate_proj'), this.lin(h, q + 'mlp.up_proj'));
+        return add(x, this.lin(h, q + 'mlp.down_proj'));
+      });
       if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
     }
     cache?.advance(T);

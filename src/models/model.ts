@@ -1,6 +1,6 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
-import { Tensor, add, isGradEnabled, linear } from '../engine/index.js';
+import { Tensor, add, checkpoint, isGradEnabled, linear } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
@@ -50,6 +50,8 @@ export interface AdaptableLM extends CausalLM {
   /** extra paths added to linear layers' outputs, by module key */
   readonly adapters: Map<string, (x: Tensor) => Tensor>;
   linearModules(): LinearModule[];
+  /** training: recompute each transformer block's activations in backward instead of keeping them (exact, slower) */
+  gradientCheckpointing: boolean;
 }
 
 /** A linear layer: its key, its checkpoint name (both without ".weight"), storage layout and sizes. */
@@ -196,6 +198,13 @@ export abstract class BaseModel implements AdaptableLM {
       out.push({ key, stored, layout, inFeatures: layout === 'in_out' ? a : b, outFeatures: layout === 'in_out' ? b : a });
     }
     return out;
+  }
+
+  gradientCheckpointing = false;
+
+  /** one transformer block on x; with gradient checkpointing only x is kept and the block reruns in backward */
+  protected block(x: Tensor, cache: KVCache | undefined, fn: (x: Tensor) => Tensor): Tensor {
+    return this.gradientCheckpointing && !cache ? checkpoint(x, fn) : fn(x);
   }
 
   /** y = x W (+ b), plus an adapter's output when one is attached to this module */

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AdamW, backward, activeKernels, backendName, smoothedCrossEntropy } from '../engine/index.js';
+import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope, smoothedCrossEntropy } from '../engine/index.js';
 import { initConfigJson, initModel, MODEL_PRESETS, modelPreset, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Lora } from '../train/lora.js';
@@ -145,9 +145,11 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const step = () => {
     const t = performance.now();
     opt.zeroGrad();
+    const scope = openBufferScope(); // as the trainer does: the step's buffers are reused by the next
     const { logits } = model.forward(ids, s.batchSize, s.seq);
     const loss = smoothedCrossEntropy(logits, ids, eps, 'paper');
     backward(loss);
+    closeBufferScope(scope);
     opt.step();
     return performance.now() - t;
   };

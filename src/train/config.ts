@@ -62,6 +62,8 @@ export interface TrainConfig {
   saveDtype: SaveDtype;
   /** weights above this size are saved as shards + index, as transformers does ("5GB", "500MB", "1GiB", bytes) */
   maxShardSize: string;
+  /** recompute each block's activations in backward instead of keeping them: less memory, same results, slower */
+  gradientCheckpointing: boolean;
 }
 
 export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
@@ -87,6 +89,7 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   preset: '',
   saveDtype: 'fp32',
   maxShardSize: DEFAULT_MAX_SHARD_SIZE,
+  gradientCheckpointing: false,
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -138,6 +141,7 @@ export const TRAIN_FLAGS = flags({
   preset: { flag: 'preset', kind: ['', 'paper'], help: 'paper: LoRA r8 a16 dropout 0.1 on q,v, lr 3e-4, batch 64, 10% warmup, paper template, prompt not masked' },
   saveDtype: { flag: 'save-dtype', kind: SAVE_DTYPE_NAMES, help: 'saved weights (model, merged, step-N; bf16/fp16 round to nearest even, so resuming from them is not exact); optimizer state and adapters stay fp32' },
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
+  gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
 }) satisfies TableFor<TrainConfig>;
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
@@ -169,4 +173,4 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
 }
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation) */
-export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model', 'saveDtype', 'maxShardSize']);
+export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model', 'saveDtype', 'maxShardSize', 'gradientCheckpointing']);

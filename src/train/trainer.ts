@@ -2,7 +2,7 @@
 // The model only exposes forward/parameters/save; everything about the loop lives here (nanoGPT's train.py split).
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdamW, backward, clipGradNorm, scale, type Tensor } from '../engine/index.js';
+import { AdamW, backward, clipGradNorm, closeBufferScope, openBufferScope, scale, type Tensor } from '../engine/index.js';
 import { loadModel, positionLimit, saveOptions, type AdaptableLM } from '../models/index.js';
 import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
 import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
@@ -142,6 +142,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const save = saveOptions(cfg.saveDtype, cfg.maxShardSize);
   const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg, hooks.onWarning);
   hooks.onStart?.(steps, first, summary);
+  model.gradientCheckpointing = cfg.gradientCheckpointing;
   const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
   if (resumeDir) loadOptimizer(resumeDir, opt);
@@ -178,12 +179,15 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     let lossValue = 0;
     let tokens = 0;
     for (const batch of batches) {
+      // the micro-batch's activations and their gradients come from (and go back to) the buffer pool
+      const scope = openBufferScope();
       const { logits } = model.forward(batch.ids, batch.B, batch.T);
       const loss = lossFn(logits, batch, lossOpts);
       const w = targets > 0 ? batch.targets / targets : 0;
       backward(cfg.gradAccum === 1 ? loss : scale(loss, w));
       lossValue += loss.item() * w;
       tokens += batch.tokens;
+      closeBufferScope(scope);
     }
     const norm = clipGradNorm(params, cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Infinity);
     if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {

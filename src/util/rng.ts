@@ -24,6 +24,11 @@ export class Rng {
     for (let i = 0; i < 12; i++) this.u32();
   }
 
+  /** the generator's state, to draw the same numbers again after setState (recomputed dropout masks) */
+  getState(): number[] { return [this.a, this.b, this.c, this.d]; }
+
+  setState(s: readonly number[]): void { [this.a, this.b, this.c, this.d] = s; }
+
   /** uniform 32-bit unsigned integer */
   u32(): number {
     const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;

@@ -1,6 +1,6 @@
 // add: elementwise a + b, where b has a's shape or a suffix of it (a bias or position table broadcast over the
 // leading dims). Elementwise and memory-bound, so the loops live here rather than in the kernels.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, adoptGrad, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { addColumnSums, checkDtypes, describe, fail } from './util.js';
 
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -11,7 +11,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   }
   const n = a.size, m = b.size; // a is (n / m) rows of b's m elements
   const A = a.data, Bd = b.data;
-  const out = alloc(A, n);
+  const out = allocOutput(A, n);
   for (let r = 0; r < n; r += m) for (let j = 0; j < m; j++) out[r + j] = A[r + j] + Bd[j];
   const y = new Tensor(out, [...a.shape], needsGrad(a, b));
   if (!y.requiresGrad) return y;
@@ -21,8 +21,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     if (!dy) return;
     if (a.requiresGrad) {
       // the first gradient to reach a fresh tensor can simply be dy's buffer: y's gradient is not read again
-      if (a.grad === null && a !== b) a.grad = dy;
-      else {
+      if (a === b || !adoptGrad(a, dy)) {
         const da = a.grad ?? a.ensureGrad();
         for (let i = 0; i < n; i++) da[i] += dy[i];
       }

@@ -1,6 +1,6 @@
 // attention: causal scaled-dot-product attention with grouped-query heads (H query heads share KV key/value
 // heads). Tq < Tk is the KV-cache case: the queries are the last Tq positions of the Tk-long sequence.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
 export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
@@ -17,10 +17,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   if (Tq > Tk) fail('attention', `more queries (${Tq}) than keys (${Tk})`);
 
   const kern = kernelsFor(q.data);
-  const out = alloc(q.data, q.size); // (B, Tq, H, hd)
+  const out = allocOutput(q.data, q.size); // (B, Tq, H, hd)
   const grad = needsGrad(q, k, v);
   // the softmax is kept only when backward will need it: (B, H, Tq, Tk) is the largest activation per layer
-  const probs = grad ? alloc(q.data, B * H * Tq * Tk) : null;
+  const probs = grad ? allocOutput(q.data, B * H * Tq * Tk) : null;
   kern.attentionForward(q.data, k.data, v.data, out, probs, B, Tq, Tk, H, KV, hd);
   const y = new Tensor(out, [B, Tq, H, hd], grad);
   if (!probs) return y;

@@ -1,6 +1,6 @@
 // embedding: rows of a (V, C) table gathered by token id; backward scatter-adds, so repeated ids (and a table
 // tied to the LM head) simply accumulate.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkRank, describe, fail, numel } from './util.js';
 
 export function embedding(table: Tensor, ids: Int32Array, shape: number[]): Tensor {
@@ -17,7 +17,7 @@ export function embedding(table: Tensor, ids: Int32Array, shape: number[]): Tens
     }
   }
   const k = kernelsFor(table.data);
-  const out = alloc(table.data, N * C); // (...shape, C)
+  const out = allocOutput(table.data, N * C); // (...shape, C)
   k.embeddingForward(ids, table.data, out, N, C);
   const y = new Tensor(out, [...shape, C], needsGrad(table));
   if (!y.requiresGrad) return y;

@@ -1,10 +1,10 @@
 // gelu: tanh-approximate GELU (GPT-2's gelu_new, torch's approximate="tanh"), elementwise.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 
 export function gelu(x: Tensor): Tensor {
   const n = x.size;
   const k = kernelsFor(x.data);
-  const out = alloc(x.data, n);
+  const out = allocOutput(x.data, n);
   k.geluForward(x.data, out, n);
   const y = new Tensor(out, [...x.shape], needsGrad(x));
   if (!y.requiresGrad) return y;

@@ -1,6 +1,6 @@
 // layernorm: LayerNorm over the last dim with weight and bias (GPT-2's ln_1, ln_2, ln_f).
 // Forward saves the per-row mean and 1/std, which is all backward needs besides x and w.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
@@ -10,9 +10,9 @@ export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor 
   checkShape('layernorm', 'bias', b, [C]);
   const N = x.size / C;
   const k = kernelsFor(x.data);
-  const out = alloc(x.data, N * C); // (N, C)
-  const mean = alloc(x.data, N); // (N)
-  const rstd = alloc(x.data, N); // (N)
+  const out = allocOutput(x.data, N * C); // (N, C)
+  const mean = allocOutput(x.data, N); // (N)
+  const rstd = allocOutput(x.data, N); // (N)
   k.layernormForward(x.data, w.data, b.data, out, mean, rstd, N, C, eps);
   const y = new Tensor(out, [...x.shape], needsGrad(x, w, b));
   if (!y.requiresGrad) return y;

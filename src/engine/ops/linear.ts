@@ -1,6 +1,6 @@
 // linear: y = x W (+ b) over the last dim, for both weight layouts found in checkpoints: HF nn.Linear stores
 // [out, in] ('out_in'), GPT-2's Conv1D stores [in, out] ('in_out'). The bias is fused (rows pre-filled, GEMM beta=1).
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { addColumnSums, checkDtypes, checkRank, checkShape, describe, fail, lastDim } from './util.js';
 
 export type LinearLayout = 'out_in' | 'in_out';
@@ -18,7 +18,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: LinearLay
   const N = x.size / I;
 
   const k = kernelsFor(x.data);
-  const out = alloc(x.data, N * O); // (N, O)
+  const out = allocOutput(x.data, N * O); // (N, O)
   if (b) for (let n = 0; n < N; n++) out.set(b.data, n * O);
   k.gemm(false, outIn, N, O, I, 1, x.data, 0, w.data, 0, b ? 1 : 0, out, 0, 1, 0, 0, 0);
   const y = new Tensor(out, [...x.shape.slice(0, -1), O], needsGrad(x, w, b));

@@ -1,6 +1,6 @@
 // matmul: 2D x 2D, batched 3D x 3D, or 3D x 2D with b shared by every batch item (activations x weight).
 // Forward and backward are GEMMs; transposes are flags on the kernel, never copies.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, describe, fail } from './util.js';
 
 export interface MatmulOptions {
@@ -31,7 +31,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sA = M * K, sB = bcast ? 0 : K * N, sC = M * N;
   // b shared and a not transposed: the whole batch is one tall GEMM, the shape BLAS is fastest at
   const flat = bcast && !transA;
-  const out = alloc(a.data, batch * M * N); // (batch, M, N)
+  const out = allocOutput(a.data, batch * M * N); // (batch, M, N)
   if (flat) k.gemm(false, transB, batch * M, N, K, 1, a.data, 0, b.data, 0, 0, out, 0, 1, 0, 0, 0);
   else k.gemm(transA, transB, M, N, K, 1, a.data, 0, b.data, 0, 0, out, 0, batch, sA, sB, sC);
   const y = new Tensor(out, ra === 3 ? [batch, M, N] : [M, N], needsGrad(a, b));

@@ -1,12 +1,12 @@
 // mul: elementwise a * b of equal shapes (gates, masks).
-import { Tensor, alloc, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 
 export function mul(a: Tensor, b: Tensor): Tensor {
   checkDtypes('mul', a, b);
   checkShape('mul', 'b', b, a.shape);
   const n = a.size, A = a.data, Bd = b.data;
-  const out = alloc(A, n);
+  const out = allocOutput(A, n);
   for (let i = 0; i < n; i++) out[i] = A[i] * Bd[i];
   const y = new Tensor(out, [...a.shape], needsGrad(a, b));
   if (!y.requiresGrad) return y;

@@ -1,5 +1,5 @@
 // rmsnorm: Llama's RMSNorm over the last dim, x * rsqrt(mean(x^2) + eps) * w. Forward saves 1/rms per row.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
@@ -8,8 +8,8 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   checkShape('rmsnorm', 'weight', w, [C]);
   const N = x.size / C;
   const k = kernelsFor(x.data);
-  const out = alloc(x.data, N * C); // (N, C)
-  const rstd = alloc(x.data, N); // (N)
+  const out = allocOutput(x.data, N * C); // (N, C)
+  const rstd = allocOutput(x.data, N); // (N)
   k.rmsnormForward(x.data, w.data, out, rstd, N, C, eps);
   const y = new Tensor(out, [...x.shape], needsGrad(x, w));
   if (!y.requiresGrad) return y;

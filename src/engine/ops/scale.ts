@@ -1,9 +1,9 @@
 // scale: a * s for a constant s (attention/LoRA scaling, loss scaling for gradient accumulation).
-import { Tensor, alloc, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, needsGrad, record } from '../tensor.js';
 
 export function scale(a: Tensor, s: number): Tensor {
   const n = a.size, A = a.data;
-  const out = alloc(A, n);
+  const out = allocOutput(A, n);
   for (let i = 0; i < n; i++) out[i] = A[i] * s;
   const y = new Tensor(out, [...a.shape], needsGrad(a));
   if (!y.requiresGrad) return y;

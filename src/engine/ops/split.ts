@@ -1,5 +1,5 @@
 // split: copies of consecutive slices of the last dim (a fused qkv projection into q, k, v; gate/up halves).
-import { Tensor, alloc, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, needsGrad, record } from '../tensor.js';
 import { describe, fail, lastDim } from './util.js';
 
 export function split(x: Tensor, sizes: number[]): Tensor[] {
@@ -14,7 +14,7 @@ export function split(x: Tensor, sizes: number[]): Tensor[] {
   const parts: Tensor[] = [];
   let start = 0;
   for (const S of sizes) {
-    const out = alloc(X, N * S); // (N, S)
+    const out = allocOutput(X, N * S); // (N, S)
     for (let n = 0; n < N; n++) out.set(X.subarray(n * C + start, n * C + start + S), n * S);
     parts.push(new Tensor(out, [...x.shape.slice(0, -1), S], grad));
     start += S;

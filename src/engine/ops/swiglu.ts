@@ -1,5 +1,5 @@
 // swiglu: silu(gate) * up, the gated MLP of Llama-family models, fused so silu(gate) is never materialized.
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
@@ -7,7 +7,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   checkShape('swiglu', 'up', up, gate.shape);
   const n = gate.size;
   const k = kernelsFor(gate.data);
-  const out = alloc(gate.data, n);
+  const out = allocOutput(gate.data, n);
   k.swigluForward(gate.data, up.data, out, n);
   const y = new Tensor(out, [...gate.shape], needsGrad(gate, up));
   if (!y.requiresGrad) return y;
