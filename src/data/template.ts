@@ -21,8 +21,10 @@ export interface Segment { text: string; target: boolean; ids?: number[] }
 
 /**
  * The UAL reference prompt: "\n### User: {instruction}\n\n### Assistant: " followed by the response. An Alpaca
- * row's instruction and input are joined with a blank line before they get here (formats.ts alpacaPrompt): the
- * reference code could not be found, and the blank line is the Alpaca/FastChat convention and what the judge reads.
+ * row's instruction and input are joined with a blank line before they get here (formats.ts alpacaPrompt). The
+ * reference (UAL4Alignment's scripts/prepare_deita.py, prepare_lima.py) applies this template to conversations
+ * only; for Alpaca rows it uses the stock Alpaca prompt, so the join is ours: the Alpaca/FastChat convention, and
+ * what the judge reads.
  */
 export const PAPER_USER = '\n### User: ';
 export const PAPER_ASSISTANT = '\n\n### Assistant: ';

@@ -46,7 +46,8 @@ function clipCounts(eps: Float64Array, lo: number, hi: number): { clippedLow: nu
 }
 
 /**
- * The reference mapping, as issue 4 describes it (the reference code itself could not be located):
+ * The reference mapping (UAL4Alignment's make_score_dist in finetune/utils.py: rescale to the target mean, clip at
+ * [min, 0.99], repeat while the mean is off by 1e-3 or more — the same sequence of steps as here):
  *   eps_i = u_i · M / mean(u)                      proportional to the score, mean M
  *   repeat: eps = clip(eps, lo, hi); if |mean(eps) − M| < 1e-3 stop; eps = eps · M / mean(eps)
  * Clipping at hi pulls the mean below M, so the unclipped rows are scaled up again until the mean settles.
