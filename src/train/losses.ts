@@ -1,7 +1,9 @@
 // The training losses, free functions chosen by config (TRL's loss_type habit); the trainer never branches on them.
-// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row.
-import { smoothedCrossEntropy, type Tensor } from '../engine/index.js';
+// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row, computed fused with
+// the LM head (linearCrossEntropy): the model hands over its final hidden states and head weight, never logits.
+import { linearCrossEntropy, type Tensor } from '../engine/index.js';
 import type { Batch } from '../data/collate.js';
+import type { HeadInput } from '../models/index.js';
 
 export type LossType = 'sft' | 'ls' | 'ual';
 export type EpsStyle = 'paper' | 'hf';
@@ -12,18 +14,18 @@ export interface LossOptions {
   epsStyle: EpsStyle;
 }
 
-export type LossFn = (logits: Tensor, batch: Batch, opts: LossOptions) => Tensor;
+export type LossFn = (out: HeadInput, batch: Batch, opts: LossOptions) => Tensor;
 
 /** Plain supervised fine-tuning: cross-entropy, epsilon 0. */
-export const sftLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, new Float32Array(batch.B), opts.epsStyle);
+export const sftLoss: LossFn = (out, batch, opts) =>
+  linearCrossEntropy(out.hidden, out.head, batch.labels, new Float32Array(batch.B), opts.epsStyle);
 
 /** Label smoothing with one epsilon for every row (Szegedy et al. 2016, arXiv 1512.00567). */
-export const lsLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, new Float32Array(batch.B).fill(opts.epsilon), opts.epsStyle);
+export const lsLoss: LossFn = (out, batch, opts) =>
+  linearCrossEntropy(out.hidden, out.head, batch.labels, new Float32Array(batch.B).fill(opts.epsilon), opts.epsStyle);
 
 /** Uncertainty-aware learning: each row's own epsilon from its elicited uncertainty (Wang et al. 2024, arXiv 2406.04854). */
-export const ualLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, batch.eps, opts.epsStyle);
+export const ualLoss: LossFn = (out, batch, opts) =>
+  linearCrossEntropy(out.hidden, out.head, batch.labels, batch.eps, opts.epsStyle);
 
 export const LOSSES: Readonly<Record<LossType, LossFn>> = Object.freeze({ sft: sftLoss, ls: lsLoss, ual: ualLoss });

@@ -178,8 +178,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     let lossValue = 0;
     let tokens = 0;
     for (const batch of batches) {
-      const { logits } = model.forward(batch.ids, batch.B, batch.T);
-      const loss = lossFn(logits, batch, lossOpts);
+      const loss = lossFn(model.forwardHidden(batch.ids, batch.B, batch.T), batch, lossOpts);
       const w = targets > 0 ? batch.targets / targets : 0;
       backward(cfg.gradAccum === 1 ? loss : scale(loss, w));
       lossValue += loss.item() * w;
