@@ -1,8 +1,8 @@
 // GPT-2 (HF GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, tanh GELU, Conv1D weights stored [in, out],
 // LM head tied to wte. Matches torch_ref.py's gpt2 forward op for op.
-import { Tensor, add, attention, embedding, gelu, layernorm, linear, split } from '../engine/index.js';
+import { Tensor, add, attention, embedding, gelu, layernorm, split } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
-import { BaseModel, initParams, lastPosition, loadParams, type ForwardOptions, type ForwardResult, type Naming, type ParamSpec } from './model.js';
+import { BaseModel, initParams, loadParams, type ForwardOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
 export const GPT2_NAMING: Naming = {
   prefix: 'transformer.',
@@ -48,7 +48,7 @@ export class Gpt2Model extends BaseModel {
     return new Gpt2Model(cfg, specs, initParams(specs, GPT2_NAMING, seed), `a fresh ${cfg.modelType} model`);
   }
 
-  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+  protected trunk(ids: Int32Array, B: number, T: number, opts: ForwardOptions): Trunk {
     const pos0 = this.checkInput(ids, B, T, opts);
     const { hiddenSize: C, numHeads: H, headDim: hd, normEps: eps } = this.config;
     const cache = opts.cache;
@@ -76,8 +76,11 @@ export class Gpt2Model extends BaseModel {
     cache?.advance(T);
     x = layernorm(x, this.p('ln_f.weight'), this.p('ln_f.bias'), eps);
     if (opts.hidden) hidden.push(x);
-    if (opts.lastOnly) x = lastPosition(x);
-    const logits = linear(x, this.p('wte.weight'), null, 'out_in'); // (B, T, V): wte is [V, C] = [out, in]
-    return opts.hidden ? { logits, hidden } : { logits };
+    return { x, hidden };
+  }
+
+  /** the head is tied to wte: [V, C] = [out, in] */
+  headWeight(): Tensor {
+    return this.p('wte.weight');
   }
 }

@@ -8,7 +8,7 @@ export * from './config.js';
 export * from './generate.js';
 export * from './positions.js';
 export { KVCache } from './kvcache.js';
-export type { AdaptableLM, CausalLM, ForwardOptions, ForwardResult, LinearModule, ParamSpec } from './model.js';
+export type { AdaptableLM, CausalLM, ForwardOptions, ForwardResult, HeadInput, LinearModule, ParamSpec } from './model.js';
 export { Gpt2Model } from './gpt2.js';
 export { LlamaModel } from './llama.js';
 export { Rng } from '../util/rng.js';

@@ -1,8 +1,8 @@
 // The Llama family (model_type llama, mistral, qwen2): RMSNorm, RoPE (rotate-half, rope_theta), SwiGLU MLP,
 // grouped-query attention, optional q/k/v bias (Qwen2), tied or separate lm_head. Matches torch_ref.py's forward.
-import { Tensor, add, attention, embedding, linear, rmsnorm, rope, swiglu } from '../engine/index.js';
+import { Tensor, add, attention, embedding, rmsnorm, rope, swiglu } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
-import { BaseModel, initParams, lastPosition, loadParams, type ForwardOptions, type ForwardResult, type Naming, type ParamSpec } from './model.js';
+import { BaseModel, initParams, loadParams, type ForwardOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
 export function llamaNaming(cfg: ModelConfig): Naming {
   return {
@@ -52,7 +52,7 @@ export class LlamaModel extends BaseModel {
     return this.linearAt(x, key, 'out_in');
   }
 
-  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+  protected trunk(ids: Int32Array, B: number, T: number, opts: ForwardOptions): Trunk {
     const pos0 = this.checkInput(ids, B, T, opts);
     const { numHeads: H, numKvHeads: KV, headDim: hd, normEps: eps, ropeTheta: theta } = this.config;
     const cache = opts.cache;
@@ -77,9 +77,11 @@ export class LlamaModel extends BaseModel {
     cache?.advance(T);
     x = rmsnorm(x, this.p('norm.weight'), eps);
     if (opts.hidden) hidden.push(x);
-    if (opts.lastOnly) x = lastPosition(x);
-    const head = this.pOpt('lm_head.weight') ?? this.p('embed_tokens.weight'); // [V, C]
-    const logits = linear(x, head, null, 'out_in'); // (B, T, V)
-    return opts.hidden ? { logits, hidden } : { logits };
+    return { x, hidden };
+  }
+
+  /** lm_head, or the embedding table when tied: [V, C] = [out, in] either way */
+  headWeight(): Tensor {
+    return this.pOpt('lm_head.weight') ?? this.p('embed_tokens.weight');
   }
 }

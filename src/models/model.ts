@@ -26,11 +26,27 @@ export interface ForwardResult {
   hidden?: Tensor[];
 }
 
+/** What training needs instead of logits: the head's input and weight, for a fused head + loss (linearCrossEntropy). */
+export interface HeadInput {
+  /** the final hidden states, after the final norm: (B, T, C) */
+  hidden: Tensor;
+  /** the LM head's weight [V, C] ([out, in]); the embedding table itself when tied */
+  head: Tensor;
+}
+
+/** A model body's output: the final hidden states (B, T, C), and the per-layer ones when opts.hidden asked. */
+export interface Trunk {
+  x: Tensor;
+  hidden: Tensor[];
+}
+
 export interface CausalLM {
   readonly config: ModelConfig;
   /** where the weights came from (a directory, or "a fresh <type> model"); errors name it */
   readonly source: string;
   forward(ids: Int32Array, B: number, T: number, opts?: ForwardOptions): ForwardResult;
+  /** forward without the head: training feeds these to linearCrossEntropy, so the (B, T, V) logits are never made */
+  forwardHidden(ids: Int32Array, B: number, T: number): HeadInput;
   /** trainable tensors in a stable order (module order: embeddings, layers, final norm, head) */
   parameters(): Tensor[];
   /** the same tensors keyed by the name they have (and will be saved with) in the checkpoint */
@@ -178,7 +194,20 @@ export abstract class BaseModel implements AdaptableLM {
     this.source = source;
   }
 
-  abstract forward(ids: Int32Array, B: number, T: number, opts?: ForwardOptions): ForwardResult;
+  /** embeddings, blocks and the final norm: everything but the head */
+  protected abstract trunk(ids: Int32Array, B: number, T: number, opts: ForwardOptions): Trunk;
+  /** the LM head's weight, [V, C] = [out, in] */
+  abstract headWeight(): Tensor;
+
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+    const { x, hidden } = this.trunk(ids, B, T, opts);
+    const logits = linear(opts.lastOnly ? lastPosition(x) : x, this.headWeight(), null, 'out_in'); // (B, T, V)
+    return opts.hidden ? { logits, hidden } : { logits };
+  }
+
+  forwardHidden(ids: Int32Array, B: number, T: number): HeadInput {
+    return { hidden: this.trunk(ids, B, T, {}).x, head: this.headWeight() };
+  }
 
   /**
    * Extra paths added to a linear layer's output, keyed by module key (e.g. "layers.0.self_attn.q_proj"): how LoRA

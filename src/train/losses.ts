@@ -1,7 +1,10 @@
 // The training losses, free functions chosen by config (TRL's loss_type habit); the trainer never branches on them.
-// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row.
-import { smoothedCrossEntropy, type Tensor } from '../engine/index.js';
+// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row; the model hands over
+// its final hidden states and head weight, and headLoss applies the head and the loss: unfused (the (B, T, V) logits,
+// then smoothedCrossEntropy) or, with `fused`, chunked over positions (linearCrossEntropy: no full logits).
+import { linear, linearCrossEntropy, smoothedCrossEntropy, type Tensor } from '../engine/index.js';
 import type { Batch } from '../data/collate.js';
+import type { HeadInput } from '../models/index.js';
 
 export type LossType = 'sft' | 'ls' | 'ual';
 export type EpsStyle = 'paper' | 'hf';
@@ -10,20 +13,28 @@ export interface LossOptions {
   /** the single epsilon of 'ls' */
   epsilon: number;
   epsStyle: EpsStyle;
+  /** chunk the head and the loss over positions (--fused-loss) */
+  fused?: boolean;
 }
 
-export type LossFn = (logits: Tensor, batch: Batch, opts: LossOptions) => Tensor;
+export type LossFn = (out: HeadInput, batch: Batch, opts: LossOptions) => Tensor;
+
+/** The smoothed cross-entropy of the head's logits with epsilon per row, fused with the head or not. */
+function headLoss(out: HeadInput, labels: Int32Array, eps: Float32Array, opts: LossOptions): Tensor {
+  if (opts.fused) return linearCrossEntropy(out.hidden, out.head, labels, eps, opts.epsStyle);
+  return smoothedCrossEntropy(linear(out.hidden, out.head, null, 'out_in'), labels, eps, opts.epsStyle); // (B, T, V)
+}
 
 /** Plain supervised fine-tuning: cross-entropy, epsilon 0. */
-export const sftLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, new Float32Array(batch.B), opts.epsStyle);
+export const sftLoss: LossFn = (out, batch, opts) =>
+  headLoss(out, batch.labels, new Float32Array(batch.B), opts);
 
 /** Label smoothing with one epsilon for every row (Szegedy et al. 2016, arXiv 1512.00567). */
-export const lsLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, new Float32Array(batch.B).fill(opts.epsilon), opts.epsStyle);
+export const lsLoss: LossFn = (out, batch, opts) =>
+  headLoss(out, batch.labels, new Float32Array(batch.B).fill(opts.epsilon), opts);
 
 /** Uncertainty-aware learning: each row's own epsilon from its elicited uncertainty (Wang et al. 2024, arXiv 2406.04854). */
-export const ualLoss: LossFn = (logits, batch, opts) =>
-  smoothedCrossEntropy(logits, batch.labels, batch.eps, opts.epsStyle);
+export const ualLoss: LossFn = (out, batch, opts) =>
+  headLoss(out, batch.labels, batch.eps, opts);
 
 export const LOSSES: Readonly<Record<LossType, LossFn>> = Object.freeze({ sft: sftLoss, ls: lsLoss, ual: ualLoss });

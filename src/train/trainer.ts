@@ -161,7 +161,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const micro = cfg.batchSize;
   const order = new BatchOrder(rows.length, micro, cfg.shuffle, cfg.seed);
   const lossFn = LOSSES[cfg.loss];
-  const lossOpts = { epsilon: cfg.epsilon, epsStyle: cfg.epsStyle };
+  const lossOpts = { epsilon: cfg.epsilon, epsStyle: cfg.epsStyle, fused: cfg.fusedLoss };
   const t0 = performance.now();
   let last: StepMetrics | null = null;
   let tokensTotal = 0;
@@ -181,8 +181,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     for (const batch of batches) {
       // the micro-batch's activations and their gradients come from (and go back to) the buffer pool
       const scope = openBufferScope();
-      const { logits } = model.forward(batch.ids, batch.B, batch.T);
-      const loss = lossFn(logits, batch, lossOpts);
+      const loss = lossFn(model.forwardHidden(batch.ids, batch.B, batch.T), batch, lossOpts);
       const w = targets > 0 ? batch.targets / targets : 0;
       backward(cfg.gradAccum === 1 ? loss : scale(loss, w));
       lossValue += loss.item() * w;

@@ -82,6 +82,7 @@ export class BigramLM implements CausalLM {
     return { logits: new Tensor(logits, [B, T, V]), hidden };
   }
 
+  forwardHidden(): never { throw new Error('the bigram model is not trained'); }
   parameters(): Tensor[] { return []; }
   namedParameters(): Map<string, Tensor> { return new Map(); }
   save(): void { throw new Error('not saved'); }

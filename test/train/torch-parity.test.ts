@@ -15,7 +15,7 @@ const HINT = 'fixtures stale? regenerate with: apt-get install -y python3-torch 
 const runs = fs.readdirSync(path.join(FIX, 'runs')).sort();
 
 /** torch_ref.py train flags -> our config (same semantics: file order, constant lr, AdamW over all params) */
-function configFor(name: string, out: string) {
+function configFor(name: string, out: string, fused: boolean) {
   const flags = fs.readFileSync(path.join(FIX, 'runs', name, 'flags.txt'), 'utf8').trim().split(/\s+/);
   const get = (f: string) => { const i = flags.indexOf(f); return i >= 0 ? flags[i + 1] : undefined; };
   const model = name.split('-')[0];
@@ -23,22 +23,25 @@ function configFor(name: string, out: string) {
     model: path.join(FIX, model), data: path.join(FIX, 'data.jsonl'), out,
     loss: get('--loss'), 'eps-style': get('--eps-style') ?? 'paper', epsilon: get('--epsilon'),
     steps: '10', 'batch-size': '4', lr: '1e-3', 'weight-decay': get('--weight-decay') ?? '0',
-    'max-grad-norm': get('--clip') ?? '0', 'decay-all': true, 'no-shuffle': true,
+    'max-grad-norm': get('--clip') ?? '0', 'decay-all': true, 'no-shuffle': true, 'fused-loss': fused,
   });
 }
 
-describe.each(availableBackends())('training matches PyTorch on the %s backend', (backend) => {
+// both ways of applying the head and the loss: the (B, T, V) logits, and chunked over positions (--fused-loss)
+const cases = availableBackends().flatMap((b) => [false, true].map((fused) => [b, fused] as const));
+
+describe.each(cases)('training matches PyTorch on the %s backend (fused loss: %s)', (backend, fused) => {
   beforeAll(() => useBackend(backend));
   it.each(runs)('%s: losses, trained weights, greedy ids', async (name) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), `ual-parity-${name}-`));
     try {
-      await train(configFor(name, out));
+      await train(configFor(name, out, fused));
       const ref = fs.readFileSync(path.join(FIX, 'runs', name, 'losses.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
       const ours = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
       expect(ours.length).toBe(ref.length);
       let worstLoss = 0;
       ref.forEach((r, i) => { worstLoss = Math.max(worstLoss, Math.abs(ours[i] - r) / Math.abs(r)); });
-      console.log(`[${backendName()}] ${name}: max relative loss difference ${worstLoss.toExponential(2)} over ${ref.length} steps`);
+      console.log(`[${backendName()}${fused ? ', fused' : ''}] ${name}: max relative loss difference ${worstLoss.toExponential(2)} over ${ref.length} steps`);
       expect(worstLoss, HINT).toBeLessThan(2e-4);
 
       const refW = readSafetensors(path.join(FIX, 'runs', name, 'trained', 'model.safetensors'));
@@ -53,7 +56,7 @@ describe.each(availableBackends())('training matches PyTorch on the %s backend',
           if (d > worstW) { worstW = d; worstName = tname; }
         }
       }
-      console.log(`[${backendName()}] ${name}: max absolute weight difference ${worstW.toExponential(2)} (${worstName})`);
+      console.log(`[${backendName()}${fused ? ', fused' : ''}] ${name}: max absolute weight difference ${worstW.toExponential(2)} (${worstName})`);
       expect(worstW, HINT).toBeLessThan(2e-4);
 
       const prompt = fs.readFileSync(path.join(FIX, 'prompt_ids.txt'), 'utf8').trim().split(',').map(Number);

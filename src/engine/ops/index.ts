@@ -15,3 +15,6 @@ export { attention } from './attention.js';
 export { split } from './split.js';
 export { dropout } from './dropout.js';
 export { smoothedCrossEntropy, IGNORE_INDEX, type EpsStyle } from './cross_entropy.js';
+export {
+  linearCrossEntropy, defaultChunkRows, CE_CHUNK_BYTES, type LinearCrossEntropyOptions,
+} from './linear_cross_entropy.js';
