@@ -87,16 +87,19 @@ export function adoptGrad(t: Tensor, g: Arr): boolean {
  * A training step allocates the same buffers every time: activations, their gradients, backward scratch. Fresh
  * typed arrays above glibc's mmap threshold are fresh pages on every step (page faults: at model scale the system
  * time nears the user time). Inside a scope (openBufferScope ... closeBufferScope) alloc() takes zeroed buffers
- * (allocOutput() unzeroed ones) from a free list keyed by dtype and length, and closing the scope returns every
- * buffer taken in it. Only code that drops all references to the scope's tensors at its end may open one (the
+ * (allocOutput() unzeroed ones) from a free list keyed by dtype and size class, and closing the scope returns every
+ * buffer taken in it. A request gets a view of its exact length into a pooled array of its size class (or of a free
+ * one up to two octaves larger), so batches of text, whose length changes every step, reuse the same memory instead
+ * of faulting in fresh pages. Only code that drops all references to the scope's tensors at its end may open one (the
  * trainer around a micro-batch; checkpoint() around a block).
  */
 export class BufferPool {
   depth = 0;
-  private free = new Map<number, Arr[]>(); // key: length, negative for float64
-  private live: Arr[] = []; // taken and not yet returned, in order (scopes are suffixes)
-  private mine = new WeakSet<Arr>();
-  private usedThisRound = new Set<Arr>();
+  private free = new Map<number, Arr[]>(); // backing arrays by capacity (sizeClass), negative for float64
+  private live: Arr[] = []; // views taken and not yet returned, in order (scopes are suffixes)
+  private mine = new WeakSet<Arr>(); // views handed out
+  private backing = new WeakMap<Arr, Arr>(); // view -> the pooled array it looks into
+  private usedThisRound = new Set<Arr>(); // backing arrays
   liveBytes = 0;
   /** the most bytes taken at once since resetPeak(): activations, gradients and scratch of a step */
   peakLiveBytes = 0;
@@ -106,18 +109,24 @@ export class BufferPool {
   owns(a: Arr): boolean { return this.mine.has(a); }
 
   take(f64: boolean, n: number, zero = true): Arr {
-    const list = this.free.get(f64 ? -n - 1 : n);
-    let buf = list?.pop();
-    if (buf) {
-      if (zero) buf.fill(0); // alloc()'s callers rely on zeroed memory (accumulating kernels, partial writes)
-    } else {
-      buf = f64 ? new Float64Array(n) : new Float32Array(n);
-      this.mine.add(buf);
-      this.heldBytes += buf.byteLength;
+    const cap = sizeClass(n);
+    // best fit: the request's class, else a free array of up to two octaves larger (a shorter batch than the last
+    // one then reuses the longer batch's buffers instead of faulting in new ones; attention scores grow as T², so
+    // two octaves of size are one of length)
+    let back: Arr | undefined;
+    for (let c = cap; c <= 4 * cap && !back; c = sizeClass(c + 1)) back = this.free.get(f64 ? -c - 1 : c)?.pop();
+    const reused = back !== undefined;
+    if (!back) {
+      back = f64 ? new Float64Array(cap) : new Float32Array(cap);
+      this.heldBytes += back.byteLength;
     }
+    const buf = back.length === n ? back : back.subarray(0, n);
+    if (reused && zero) buf.fill(0); // alloc()'s callers rely on zeroed memory (accumulating kernels, partial writes)
+    this.mine.add(buf);
+    this.backing.set(buf, back);
     this.live.push(buf);
-    this.usedThisRound.add(buf);
-    this.liveBytes += buf.byteLength;
+    this.usedThisRound.add(back);
+    this.liveBytes += back.byteLength;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buf;
   }
@@ -136,21 +145,23 @@ export class BufferPool {
         else this.disown(buf); // no enclosing scope will return it: it becomes an ordinary array
         continue;
       }
-      this.liveBytes -= buf.byteLength;
-      const key = buf instanceof Float64Array ? -buf.length - 1 : buf.length;
+      const back = this.backing.get(buf) ?? buf;
+      this.liveBytes -= back.byteLength;
+      const key = back instanceof Float64Array ? -back.length - 1 : back.length;
       let list = this.free.get(key);
       if (!list) this.free.set(key, (list = []));
-      list.push(buf);
+      list.push(back);
     }
     this.depth--;
     if (this.depth === 0) this.dropUnused();
   }
 
   private disown(buf: Arr): void {
+    const back = this.backing.get(buf) ?? buf;
     this.mine.delete(buf);
-    this.usedThisRound.delete(buf);
-    this.liveBytes -= buf.byteLength;
-    this.heldBytes -= buf.byteLength;
+    this.usedThisRound.delete(back);
+    this.liveBytes -= back.byteLength;
+    this.heldBytes -= back.byteLength;
   }
 
   /** buffers no scope since the last outermost close took (an earlier, different shape) are left to the GC */
@@ -165,6 +176,16 @@ export class BufferPool {
   }
 
   resetPeak(): void { this.peakLiveBytes = this.liveBytes; }
+}
+
+/**
+ * The capacity a request of n elements is served from: n rounded up to one of eight steps per octave (at most 12.5%
+ * slack), so lengths that differ by a few tokens share buffers; small requests are exact.
+ */
+export function sizeClass(n: number): number {
+  if (n <= 64) return n;
+  const step = 2 ** (Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / step) * step;
 }
 
 export const pool = new BufferPool();

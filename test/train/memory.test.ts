@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AdamW, activeKernels, backward, closeBufferScope, openBufferScope, pool, setKernels, smoothedCrossEntropy, type Kernels } from '../../src/engine/index.js';
+import { AdamW, activeKernels, backward, closeBufferScope, openBufferScope, pool, setKernels, sizeClass, smoothedCrossEntropy, type Kernels } from '../../src/engine/index.js';
 import { initConfigJson, initModel, type AdaptableLM } from '../../src/models/index.js';
 import { Lora } from '../../src/train/lora.js';
 import { train } from '../../src/train/trainer.js';
@@ -132,6 +132,34 @@ describe('the per-step buffer pool', () => {
     expect(step(1)).toBe(small);
     expect(step(2)).toBe(big);
   });
+
+  it('size classes: eight steps an octave, exact below 65 elements', () => {
+    expect([1, 64, 65, 72, 73, 100, 1000, 1024, 1025, 151936 * 250].map(sizeClass))
+      .toEqual([1, 64, 72, 72, 80, 104, 1024, 1024, 1152, 41943040]); // the last: 10 × 2^22 for 37,984,000
+  });
+
+  it('batches whose length changes every step (text) reuse the pool instead of growing it, bit-identically', () => {
+    const model = initModel(initConfigJson({ arch: 'llama', layers: 1, d: 16, heads: 4, vocab: V, ctx: 16 }), 1);
+    const long = Int32Array.from({ length: 2 * 16 }, (_, i) => (i * 7 + 3) % V);
+    const lengths = [16, 12, 14, 10, 16, 11, 13]; // lengths within an octave of the longest (sizes within two)
+    const step = (t: number, scoped: boolean): number => {
+      const s = scoped ? openBufferScope() : -1;
+      const x = long.subarray(0, 2 * t);
+      const loss = smoothedCrossEntropy(model.forward(x, 2, t).logits, x, eps.slice(0, 2), 'paper');
+      backward(loss);
+      const v = loss.item();
+      if (scoped) closeBufferScope(s);
+      for (const p of model.parameters()) p.grad = null;
+      return v;
+    };
+    const fresh = lengths.map((t) => step(t, false));
+    const held: number[] = [];
+    const pooled = lengths.map((t) => { const v = step(t, true); held.push(pool.heldBytes); return v; });
+    expect(pooled).toEqual(fresh);
+    // the first (longest) step's buffers serve every shorter one: the pool neither grows nor shrinks after it
+    expect(held).toEqual(new Array(lengths.length).fill(held[0]));
+  });
+
 });
 
 describe('gradient checkpointing', () => {
