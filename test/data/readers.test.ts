@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, requireReply, rowFormat, toConversation, type Conversation } from '../../src/data/formats.js';
 import { readAllConversations, readConversations, newReadStats } from '../../src/data/readers.js';
 import { DataError } from '../../src/errors.js';
+import { rejection, writeJsonl } from '../helpers/files.js';
 import { describeWith, needSharedData } from '../helpers/needs.js';
 
 const ALPACA = needSharedData('alpaca/alpaca_5000.json');
@@ -16,21 +17,8 @@ let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-readers-')); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function jsonl(name: string, rows: unknown[]): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return f;
-}
-
-async function failure(p: Promise<unknown>): Promise<DataError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(DataError);
-    return e as DataError;
-  }
-  throw new Error('expected a DataError');
-}
+const jsonl = (name: string, rows: unknown[]) => writeJsonl(dir, name, rows);
+const failure = (p: Promise<unknown>) => rejection(p, DataError);
 
 const turns = (c: Conversation) => c.messages.map((m) => [m.role, m.content]);
 

@@ -2,6 +2,7 @@
 // BPE files): which label positions are -100 for each template, worked out by hand; Qwen's chat template rendered
 // exactly; EOS, BOS, truncation, packing; loadTextDataset's summary and its errors.
 import fs from 'node:fs';
+import { writeJsonl } from '../helpers/files.js';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -57,11 +58,7 @@ function encode(tok: Tokenizer, template: TemplateName, messages: Message[], tra
   return { ids: Array.from(r.inputIds), labels: Array.from(r.labels) };
 }
 
-function jsonl(name: string, rows: unknown[]): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return f;
-}
+const jsonl = (name: string, rows: unknown[]) => writeJsonl(dir, name, rows);
 
 describe('masking by hand: "Hi" -> "Hello there"', () => {
   it('Qwen, paper: 10 prompt tokens masked, then Hello, Ġthere, <|im_end|> (EOS appended)', () => {

@@ -6,22 +6,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UalError } from '../../src/errors.js';
 import { readMathRows, readMathShots } from '../../src/eval/rows.js';
+import { rejection, writeJsonl } from '../helpers/files.js';
 
 let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-eval-rows-')); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function write(name: string, rows: unknown[]): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return f;
-}
-
-async function failure(p: Promise<unknown>): Promise<UalError> {
-  const e = await p.then(() => null, (x: unknown) => x);
-  expect(e).toBeInstanceOf(UalError);
-  return e as UalError;
-}
+const write = (name: string, rows: unknown[]) => writeJsonl(dir, name, rows);
+const failure = (p: Promise<unknown>) => rejection(p, UalError);
 
 describe('readMathRows', () => {
   it('reads GSM8K, MetaMathQA and chat rows alike: the question asked, the gold of the final reply', async () => {
