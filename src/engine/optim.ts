@@ -17,6 +17,9 @@ export interface AdamWState {
   v: Float32Array[];
 }
 
+/** torch.optim.AdamW's betas and eps, ours too (the torch engine hands them to its worker) */
+export const ADAMW_DEFAULTS = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+
 export class AdamW {
   readonly params: Tensor[];
   lr: number;
@@ -36,8 +39,8 @@ export class AdamW {
     this.params = [];
     for (const p of params) if (!seen.has(p.data)) { seen.add(p.data); this.params.push(p); }
     this.lr = opts.lr;
-    [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
-    this.eps = opts.eps ?? 1e-8;
+    [this.beta1, this.beta2] = opts.betas ?? [ADAMW_DEFAULTS.beta1, ADAMW_DEFAULTS.beta2];
+    this.eps = opts.eps ?? ADAMW_DEFAULTS.eps;
     const wd = opts.weightDecay ?? 0.01; // torch's default
     this.decay = this.params.map((p) => (typeof wd === 'number' ? wd : wd(p)));
     this.m = this.params.map((p) => allocKept(p.data, p.size));

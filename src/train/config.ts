@@ -7,8 +7,9 @@ import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { TEMPLATES, type TemplateName } from '../data/template.js';
 import { DEFAULT_MAX_SHARD_SIZE, SAVE_DTYPE_NAMES, type SaveDtype } from '../models/shards.js';
 import { flags, resolveFlags, typedFlags, type RawFlags, type TableFor } from '../util/options.js';
+import { checkEngineConfig, ENGINE_DEFAULTS, ENGINE_FLAGS, type EngineConfig } from './engine-config.js';
 
-export interface TrainConfig {
+export interface TrainConfig extends EngineConfig {
   model: string;
   data: string;
   out: string;
@@ -104,6 +105,7 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   lrSchedule: 'constant',
   shuffle: true,
   seed: 0,
+  ...ENGINE_DEFAULTS,
 });
 
 /** The CLI table: one entry per config key (the defaults are TRAIN_DEFAULTS, the presets go between). */
@@ -146,6 +148,7 @@ export const TRAIN_FLAGS = flags({
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
   fusedLoss: { flag: 'fused-loss', kind: 'bool', help: 'LM head + loss chunked over positions, never the full (B, T, V) logits: ~0.6 GB less\nper 512 tokens at a 152k vocabulary; the same loss to 1e-6; slower today (the head is recomputed in backward)' },
+  ...ENGINE_FLAGS,
 }) satisfies TableFor<TrainConfig>;
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
@@ -173,8 +176,14 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
   }
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
+  checkEngineConfig(cfg, new Set([...Object.keys(file), ...Object.keys(cli)]), TORCH_REFUSES);
   return cfg;
 }
 
-/** keys that may differ between a run and its resumption (everything else must match for an exact continuation) */
-export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model', 'saveDtype', 'maxShardSize', 'gradientCheckpointing', 'fusedLoss']);
+/** options of the native engine that the torch worker does not implement (refused with --engine torch) */
+const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = { fusedLoss: '--fused-loss' };
+
+/** keys that may differ between a run and its resumption (everything else must match for an exact continuation);
+ * the engine and its launch settings may change: the same flags train the same model on any engine and world size */
+export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['out', 'resume', 'saveEvery', 'model', 'saveDtype', 'maxShardSize', 'gradientCheckpointing', 'fusedLoss',
+  ...(Object.keys(ENGINE_FLAGS) as (keyof EngineConfig)[])]);

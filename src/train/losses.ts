@@ -25,16 +25,26 @@ function headLoss(out: HeadInput, labels: Int32Array, eps: Float32Array, opts: L
   return smoothedCrossEntropy(linear(out.hidden, out.head, null, 'out_in'), labels, eps, opts.epsStyle); // (B, T, V)
 }
 
+/**
+ * The epsilon each loss gives a row whose own (elicited) epsilon is `own`: the one definition, used by the losses below
+ * and by the torch engine's data writer (src/train/plan.ts).
+ */
+export const ROW_EPSILON: Readonly<Record<LossType, (own: number, opts: LossOptions) => number>> = Object.freeze({
+  sft: () => 0,
+  ls: (_own: number, opts: LossOptions) => opts.epsilon,
+  ual: (own: number) => own,
+});
+
+const smoothedBy = (loss: LossType): LossFn => (out, batch, opts) =>
+  headLoss(out, batch.labels, batch.eps.map((e) => ROW_EPSILON[loss](e, opts)), opts);
+
 /** Plain supervised fine-tuning: cross-entropy, epsilon 0. */
-export const sftLoss: LossFn = (out, batch, opts) =>
-  headLoss(out, batch.labels, new Float32Array(batch.B), opts);
+export const sftLoss: LossFn = smoothedBy('sft');
 
 /** Label smoothing with one epsilon for every row (Szegedy et al. 2016, arXiv 1512.00567). */
-export const lsLoss: LossFn = (out, batch, opts) =>
-  headLoss(out, batch.labels, new Float32Array(batch.B).fill(opts.epsilon), opts);
+export const lsLoss: LossFn = smoothedBy('ls');
 
 /** Uncertainty-aware learning: each row's own epsilon from its elicited uncertainty (Wang et al. 2024, arXiv 2406.04854). */
-export const ualLoss: LossFn = (out, batch, opts) =>
-  headLoss(out, batch.labels, batch.eps, opts);
+export const ualLoss: LossFn = smoothedBy('ual');
 
 export const LOSSES: Readonly<Record<LossType, LossFn>> = Object.freeze({ sft: sftLoss, ls: lsLoss, ual: ualLoss });

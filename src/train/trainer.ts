@@ -1,21 +1,16 @@
 // The training loop: batches, loss (chosen by config), backward, clipping, AdamW, schedule, metrics, run directory.
 // The model only exposes forward/parameters/save; everything about the loop lives here (nanoGPT's train.py split).
 import fs from 'node:fs';
-import path from 'node:path';
 import { AdamW, backward, clipGradNorm, closeBufferScope, openBufferScope, scale, type Tensor } from '../engine/index.js';
-import { loadModel, positionLimit, saveOptions, type AdaptableLM } from '../models/index.js';
-import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
-import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
-import type { TokenRow } from '../data/pretokenized.js';
-import { Lora } from './lora.js';
+import { loadModel, saveOptions, type AdaptableLM } from '../models/index.js';
+import type { TextDatasetSummary } from '../data/dataset.js';
+import type { Lora } from './lora.js';
 import { collate } from '../data/collate.js';
-import { UalError, DataError, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { Rng } from '../util/rng.js';
+import { UalError } from '../errors.js';
 import { LOSSES } from './losses.js';
-import { lrAt } from './schedule.js';
-import { RESUMABLE_CHANGES, type TrainConfig } from './config.js';
-import { loadOptimizer, readTrainerState, resolveResumeDir, saveCheckpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { loadOptimizer, saveCheckpoint } from './checkpoint.js';
+import { attachLora, BatchOrder, copyRunFiles, lrSchedule, prepareData, startMetrics, writeTrainConfig, type TrainData } from './prepare.js';
 
 export interface StepMetrics {
   step: number;
@@ -39,97 +34,18 @@ export function decayFor(cfg: Pick<TrainConfig, 'weightDecay' | 'decayAll'>): (p
   return (p) => (cfg.decayAll || p.shape.length > 1 ? cfg.weightDecay : 0);
 }
 
-/**
- * Which rows step k (0-based) trains on. Without shuffling: rows kB..kB+B-1 in file order, wrapping (the reference
- * contract). With shuffling: the same positions in the concatenation of seeded per-epoch permutations, so a resumed
- * run can recompute any step's batch from (seed, step) alone.
- */
-export class BatchOrder {
-  private perms = new Map<number, Int32Array>();
-  constructor(private n: number, private B: number, private shuffle: boolean, private seed: number) {}
-
-  rowsFor(step0: number): number[] {
-    const out: number[] = [];
-    for (let j = 0; j < this.B; j++) {
-      const pos = step0 * this.B + j;
-      const epoch = Math.floor(pos / this.n);
-      const i = pos % this.n;
-      out.push(this.shuffle ? this.perm(epoch)[i] : i);
-    }
-    return out;
-  }
-
-  private perm(epoch: number): Int32Array {
-    let p = this.perms.get(epoch);
-    if (!p) {
-      p = new Rng(this.seed * 1000003 + epoch).permutation(this.n);
-      this.perms.clear(); // only the current epoch is needed
-      this.perms.set(epoch, p);
-    }
-    return p;
-  }
-}
-
-/** Optimizer steps of a run: --steps, or enough micro-batches to cover the data --epochs times. */
-export function totalSteps(cfg: TrainConfig, rows: number): number {
-  return cfg.steps > 0 ? cfg.steps : Math.max(1, Math.ceil((cfg.epochs * rows) / (cfg.batchSize * cfg.gradAccum)));
-}
-
-/** Check that a resumed run is the same run: only out/resume/save cadence may change. */
-function checkResumable(saved: TrainConfig, now: TrainConfig, dir: string): void {
-  const differ = (Object.keys(now) as (keyof TrainConfig)[])
-    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(saved[k]) !== JSON.stringify(now[k]));
-  if (differ.length > 0) {
-    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(saved[k])} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
-      'resume with the options of the original run (see its train_config.json)');
-  }
-}
-
-export interface TrainSetup {
+export interface TrainSetup extends TrainData {
   model: AdaptableLM;
   lora: Lora | null;
-  rows: TokenRow[];
-  summary: TextDatasetSummary;
-  steps: number;
-  resumeDir: string | null;
-  first: number;
 }
 
-/** Everything before the loop: model (+ LoRA), data, resume state. Nothing is written yet. */
+/** Everything before the loop: data (prepareData, shared with the torch engine), the model, LoRA. Nothing is written. */
 export async function prepareTraining(cfg: TrainConfig, onWarning: (msg: string) => void = () => {}): Promise<TrainSetup> {
-  const resumeDir = cfg.resume ? resolveResumeDir(cfg.resume) : null;
-  const state = resumeDir ? readTrainerState(resumeDir) : null;
-  if (state && resumeDir) checkResumable(state.config, cfg, resumeDir);
-  const useLora = cfg.loraR > 0 || cfg.adapter !== '';
-  // a full fine-tune resumes from the checkpoint's weights; LoRA from the base model plus the checkpoint's adapter
-  const model = loadModel(resumeDir && !useLora ? resumeDir : cfg.model);
-  const tokenizer = hasTokenizer(cfg.model) ? loadTokenizer(cfg.model) : null;
-  if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
-    throw new UalError('UAL_TOKENIZER', `${cfg.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`,
-      'use the tokenizer the model was made with (ual init --tokenizer DIR sets vocab_size from it)');
-  }
-  const { max, context: ctx } = positionLimit(model.config, 'train');
-  if (cfg.maxLength > max) {
-    throw new UsageError(`--max-length ${cfg.maxLength} is longer than the model's ${max} positions`, `use --max-length ${max} or less`);
-  }
-  const { rows, summary } = await loadTextDataset(cfg.data, {
-    format: cfg.format === 'auto' ? undefined : cfg.format, template: cfg.template, tokenizer,
-    maxLength: cfg.maxLength > 0 ? cfg.maxLength : ctx, trainOnPrompt: cfg.trainOnPrompt, skipBadRows: cfg.skipBadRows,
-    pack: cfg.pack, requireEpsilon: cfg.loss === 'ual', vocabSize: model.config.vocabSize,
-  });
-  if (rows.length === 0) throw new DataError(cfg.data, null, null, 'no trainable rows (every row was skipped or had no target tokens)', 'check the file and --max-length');
-  if (cfg.loss === 'ual' && rows.every((r) => r.epsilon === 0)) {
-    onWarning(`--loss ual but every row of ${cfg.data} has epsilon 0: this is plain SFT`);
-  }
-  let lora: Lora | null = null;
-  if (useLora) {
-    const opts = { r: cfg.loraR, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) };
-    lora = Lora.attach(model, opts, cfg.seed, resumeDir ?? (cfg.adapter || undefined));
-  }
-  return { model, lora, rows, summary, steps: totalSteps(cfg, rows.length), resumeDir, first: state ? state.step : 0 };
+  const data = await prepareData(cfg, onWarning);
+  const model = loadModel(data.weights);
+  return { ...data, model, lora: data.useLora ? attachLora(model, cfg, data.resumeDir) : null };
 }
 
-/** Load, validate, train, save. Bad input is reported before anything is written to cfg.out. */
 export interface TrainHooks {
   /** after validation, before the first step: the step count and the data summary */
   onStart?(steps: number, first: number, summary: TextDatasetSummary): void;
@@ -138,25 +54,29 @@ export interface TrainHooks {
   onWarning?(msg: string): void;
 }
 
+/**
+ * Load, validate, train, save, with the engine cfg.engine names (the torch engine is loaded only when asked for);
+ * both leave the same run directory. Bad input is reported before anything is written to cfg.out.
+ */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (cfg.engine === 'torch') return (await import('./torch-engine.js')).trainTorch(cfg, hooks);
+  return trainNative(cfg, hooks);
+}
+
+async function trainNative(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainResult> {
   const save = saveOptions(cfg.saveDtype, cfg.maxShardSize);
-  const { model, lora, rows, summary, steps, resumeDir, first } = await prepareTraining(cfg, hooks.onWarning);
+  const setup = await prepareTraining(cfg, hooks.onWarning);
+  const { model, lora, rows, summary, steps, resumeDir, first } = setup;
   hooks.onStart?.(steps, first, summary);
   model.gradientCheckpointing = cfg.gradientCheckpointing;
   const params = lora ? lora.parameters() : model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, weightDecay: decayFor(cfg) });
   if (resumeDir) loadOptimizer(resumeDir, opt);
-  const warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.round(cfg.warmupRatio * steps);
+  const lrs = lrSchedule(cfg, steps);
   const saveWeights = (dir: string) => (lora ? lora.save(dir, cfg.model) : model.save(dir, save));
 
-  fs.mkdirSync(cfg.out, { recursive: true });
-  writeFileAtomic(path.join(cfg.out, 'train_config.json'), JSON.stringify({ ...cfg, steps, warmupSteps: warmup, data_summary: summary }, null, 2) + '\n');
-  const metricsPath = path.join(cfg.out, 'metrics.jsonl');
-  // on resume keep the metrics of the steps before the checkpoint, drop any written after it
-  const kept = resumeDir && fs.existsSync(metricsPath)
-    ? fs.readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as StepMetrics).step <= first)
-    : [];
-  writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+  writeTrainConfig(cfg, setup);
+  const metricsPath = startMetrics(cfg.out, resumeDir !== null, first);
 
   const micro = cfg.batchSize;
   const order = new BatchOrder(rows.length, micro, cfg.shuffle, cfg.seed);
@@ -168,7 +88,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   for (let k = first; k < steps; k++) {
     const ts = performance.now();
-    const lr = lrAt(k, cfg.lr, cfg.lrSchedule, warmup, steps);
+    const lr = lrs[k];
     lora?.setStep(cfg.seed, k);
     opt.zeroGrad();
     // micro-batches of one optimizer step; each loss is weighted by its share of the step's target tokens, so the
@@ -211,10 +131,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     lora.merge();
     model.save(cfg.out, save);
   }
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
-    const src = path.join(cfg.model, f);
-    if (fs.existsSync(src)) writeFileAtomic(path.join(cfg.out, f), fs.readFileSync(src));
-  }
+  copyRunFiles(cfg.model, cfg.out);
   const elapsed = (performance.now() - t0) / 1000;
   return { steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokensTotal / elapsed, out: cfg.out };
 }

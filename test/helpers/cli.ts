@@ -24,6 +24,8 @@ export function buildCli(tag: string): { bin: string; cleanup: () => void } {
   // the native addon is found relative to the compiled file (../../build/Release from dist/engine/backends)
   const nativeSrc = path.join(ROOT, 'build');
   if (fs.existsSync(nativeSrc)) fs.symlinkSync(nativeSrc, path.join(build, 'build'));
+  // the torch engine's worker is found the same way (../../python from dist/train)
+  fs.symlinkSync(path.join(ROOT, 'python'), path.join(build, 'python'));
   const bin = path.join(build, 'bin', 'ual.js');
   fs.mkdirSync(path.dirname(bin), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'bin', 'ual.js'), bin);

@@ -1,0 +1,231 @@
+// `ual train --engine torch`: TypeScript prepares (prepareData: rows, epsilon, order, schedule; the init adapter), the
+// PyTorch worker (python/ual_worker, launched by `python -m torch.distributed.run`) trains, and its JSON-lines progress
+// becomes the same hooks, metrics.jsonl and run directory the native engine leaves. The contract: README "Beyond one
+// machine" and plan.ts.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { loadModel, saveOptions } from '../models/index.js';
+import { isUalCode, UalError } from '../errors.js';
+import type { TrainConfig } from './config.js';
+import { worldSize } from './engine-config.js';
+import { removePlanArrays, writePlan } from './plan.js';
+import { attachLora, copyRunFiles, prepareData, startMetrics, writeTrainConfig } from './prepare.js';
+import type { StepMetrics, TrainHooks, TrainResult } from './trainer.js';
+
+const INSTALL_HINT = 'install PyTorch >= 1.13 for that python (Debian/Ubuntu: apt-get install python3-torch; elsewhere: pip install torch), ' +
+  'or point --python at a python that has it';
+
+/** The repository's python/ folder (PYTHONPATH of the worker): beside src/ or dist/. */
+export function workerRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../python');
+}
+
+export interface TorchInfo {
+  torch: string;
+  python: string;
+  cuda: boolean;
+  gpus: number;
+}
+
+const PROBE = 'import json, sys, torch; print(json.dumps({"torch": torch.__version__.split("+")[0], "python": sys.version.split()[0], ' +
+  '"cuda": torch.cuda.is_available(), "gpus": torch.cuda.device_count()}))';
+
+/** Ask `python` for its torch: version and CUDA devices. No python, no torch, or torch < 1.13 is an error with the fix. */
+export function probeTorch(python: string): TorchInfo {
+  const r = spawnSync(python, ['-c', PROBE], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: cannot run --python ${python} (${code === 'ENOENT' ? 'no such program' : r.error.message})`,
+      `give --python the path of a python 3 that has torch; then ${INSTALL_HINT}`);
+  }
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let info: TorchInfo | null = null;
+  try { info = r.status === 0 ? JSON.parse(last) as TorchInfo : null; } catch { info = null; }
+  if (!info) {
+    const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit status ${r.status}`;
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: ${python} cannot import torch (${why})`, INSTALL_HINT);
+  }
+  const [major, minor] = info.torch.split('.').map(Number);
+  if (major < 1 || (major === 1 && minor < 13)) {
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: ${python} has torch ${info.torch}; the worker needs torch >= 1.13`, INSTALL_HINT);
+  }
+  return info;
+}
+
+/** --device auto|cpu|cuda against what torch sees; CUDA asked for but absent, or too few GPUs, is an error. */
+export function resolveDevice(cfg: TrainConfig, info: TorchInfo): 'cpu' | 'cuda' {
+  const device = cfg.device === 'auto' ? (info.cuda ? 'cuda' : 'cpu') : cfg.device;
+  if (device === 'cuda' && !info.cuda) {
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--device cuda: torch ${info.torch} (${cfg.python}) sees no CUDA device`,
+      'train on a machine with a GPU and a CUDA build of torch, or use --device cpu');
+  }
+  if (device === 'cuda' && cfg.nprocPerNode > info.gpus) {
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--nproc-per-node ${cfg.nprocPerNode}: torch sees ${info.gpus} CUDA device(s) on this node`,
+      `one rank per GPU: use --nproc-per-node ${info.gpus} or less`);
+  }
+  if (device === 'cpu' && cfg.dtype === 'bf16') {
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--dtype bf16: torch ${info.torch} sees no CUDA device, and bf16 is autocast on CUDA`,
+      'train in fp32 on the CPU (drop --dtype bf16), or on a machine with a GPU');
+  }
+  return device;
+}
+
+/** torchrun's options (torch 1.13 spells them with underscores; later versions accept those too). */
+export function launchArgs(cfg: TrainConfig): string[] {
+  const a = ['-m', 'torch.distributed.run', '--nproc_per_node', String(cfg.nprocPerNode), '--nnodes', String(cfg.nnodes), '--monitor_interval', '1'];
+  if (cfg.rdzvEndpoint) a.push('--rdzv_backend', 'c10d', '--rdzv_endpoint', cfg.rdzvEndpoint);
+  else if (cfg.nnodes === 1 && !cfg.masterAddr) a.push('--standalone');
+  else {
+    a.push('--node_rank', String(cfg.nodeRank), '--master_addr', cfg.masterAddr, '--master_port', String(cfg.masterPort));
+  }
+  return a;
+}
+
+// The worker group's keeper: runs torchrun in this (new) process group and kills the whole group when its stdin
+// closes, i.e. when ual is gone however it died (SIGKILL included), so no rank outlives the run it belongs to.
+const KEEPER = `
+import os, signal, subprocess, sys, threading
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+def watch():
+    sys.stdin.buffer.read()
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watch, daemon=True).start()
+rc = p.wait()
+sys.exit(rc if rc >= 0 else 128 - rc)
+`;
+
+/** One UAL_WORKER_ERROR line of a rank: its code, message and hint. */
+interface WorkerError { rank?: number; code?: string; message?: string; hint?: string }
+
+export interface WorkerRun {
+  /** the step events, as StepMetrics */
+  steps: StepMetrics[];
+  /** rank 0 reported itself (this node hosts it and writes the run directory's metrics) */
+  started: boolean;
+  done: boolean;
+}
+
+export interface LaunchOptions {
+  env?: NodeJS.ProcessEnv;
+  onStart?(ev: Record<string, unknown>): void;
+  onStep?(m: StepMetrics): void;
+}
+
+/**
+ * Start the worker group on plan.json and follow it: stdout JSON lines to the callbacks, stderr into
+ * <out>/engine/worker.log. Resolves when it ends well; rejects with the first rank's UAL_WORKER_ERROR (or the log's
+ * tail) when it does not. SIGINT/SIGTERM/SIGHUP of ual stop the whole group first.
+ */
+export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions = {}): Promise<WorkerRun> {
+  const logFile = path.join(path.dirname(planFile), 'worker.log');
+  const log = fs.createWriteStream(logFile);
+  const env = { ...(o.env ?? process.env) };
+  env.PYTHONPATH = [workerRoot(), env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+  env.PYTHONUNBUFFERED = '1';
+  const args = ['-c', KEEPER, cfg.python, ...launchArgs(cfg), '-m', 'ual_worker', planFile];
+  const child = spawn(cfg.python, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const run: WorkerRun = { steps: [], started: false, done: false };
+  let firstError: WorkerError | null = null;
+  const tail: string[] = [];
+  let stopping: NodeJS.Signals | null = null;
+
+  const killGroup = (sig: NodeJS.Signals) => {
+    try { if (child.pid) process.kill(-child.pid, sig); } catch { /* the group is gone already */ }
+  };
+  let escalate: NodeJS.Timeout | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = sig;
+    killGroup('SIGTERM');
+    escalate = setTimeout(() => killGroup('SIGKILL'), 10_000);
+  };
+  const onExit = () => killGroup('SIGKILL');
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  process.on('exit', onExit);
+
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    let ev: Record<string, unknown>;
+    try { ev = JSON.parse(line); } catch { log.write(`[stdout] ${line}\n`); return; }
+    if (ev.event === 'start') {
+      run.started = true;
+      o.onStart?.(ev);
+    } else if (ev.event === 'step') {
+      // the native engine's keys in its order, so metrics.jsonl reads the same whichever engine wrote it
+      const m: StepMetrics = {
+        step: Number(ev.step), loss: Number(ev.loss), lr: Number(ev.lr), grad_norm: Number(ev.grad_norm), tokens: Number(ev.tokens),
+        tokens_per_s: Number(ev.tokens_per_s), elapsed_s: Number(ev.elapsed_s),
+      };
+      run.steps.push(m);
+      o.onStep?.(m);
+    } else if (ev.event === 'done') run.done = true;
+  });
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    log.write(line + '\n');
+    const m = /^UAL_WORKER_ERROR (\{.*\})\s*$/.exec(line);
+    if (m && !firstError) {
+      try { firstError = JSON.parse(m[1]) as WorkerError; } catch { firstError = { message: m[1] }; }
+    }
+    tail.push(line);
+    if (tail.length > 12) tail.shift();
+  });
+
+  return new Promise<WorkerRun>((resolve, reject) => {
+    child.on('error', (e) => reject(new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: cannot start ${cfg.python} (${e.message})`, INSTALL_HINT)));
+    child.on('close', (code, signal) => {
+      for (const s of signals) process.off(s, onSignal);
+      process.off('exit', onExit);
+      if (escalate) clearTimeout(escalate);
+      killGroup('SIGKILL'); // nothing of the group may stay behind
+      log.end();
+      const where = `${cfg.out}: checkpoints/step-N written before it are complete; the worker's log is ${logFile}`;
+      if (stopping) {
+        reject(new UalError('UAL_TORCH_WORKER', `stopped by ${stopping}: the worker group was ended`, `resume with --resume ${cfg.out} (${where})`));
+      } else if (firstError) {
+        const e = firstError as WorkerError;
+        const code = e.code && isUalCode(e.code) ? e.code : 'UAL_TORCH_WORKER';
+        reject(new UalError(code, `torch worker${e.rank !== undefined ? ` rank ${e.rank}` : ''}: ${e.message ?? 'failed'}`, e.hint || where));
+      } else if (code !== 0 || !run.done) {
+        reject(new UalError('UAL_TORCH_WORKER', `the torch worker ${code !== 0 ? `exited with status ${code ?? signal}` : 'ended without finishing'}; its last lines:\n${tail.join('\n')}`, where));
+      } else resolve(run);
+    });
+  });
+}
+
+/** The torch engine: check and prepare everything, write <out>/engine/, train in the worker, finish the run directory. */
+export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  saveOptions(cfg.saveDtype, cfg.maxShardSize);
+  if (!fs.existsSync(path.join(workerRoot(), 'ual_worker', '__main__.py'))) {
+    throw new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: the worker package is missing (${path.join(workerRoot(), 'ual_worker')})`,
+      'reinstall ual: the package ships python/ual_worker beside dist/');
+  }
+  const info = probeTorch(cfg.python);
+  const device = resolveDevice(cfg, info);
+  const data = await prepareData(cfg, hooks.onWarning);
+  // LoRA's starting adapter is drawn (or read) here, as the native engine does, so both engines start identical
+  const lora = data.useLora ? attachLora(loadModel(data.weights), cfg, data.resumeDir) : null;
+  hooks.onStart?.(data.steps, data.first, data.summary);
+
+  const planFile = writePlan(cfg, data, lora, { device });
+  const W = worldSize(cfg);
+  writeTrainConfig(cfg, data, {
+    torch: { version: info.torch, python: cfg.python, world_size: W, device, dtype: cfg.dtype, backend: device === 'cuda' ? 'nccl' : 'gloo' },
+  });
+  let metricsPath = '';
+  const t0 = performance.now();
+  const run = await runWorker(cfg, planFile, {
+    onStart: () => { metricsPath = startMetrics(cfg.out, data.resumeDir !== null, data.first); },
+    onStep: (m) => {
+      if (metricsPath) fs.appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+      hooks.onStep?.(m);
+    },
+  });
+  if (run.started) copyRunFiles(cfg.model, cfg.out);
+  removePlanArrays(cfg.out);
+  const last = run.steps.at(-1);
+  const tokens = run.steps.reduce((n, m) => n + m.tokens, 0);
+  return { steps: data.steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokens / ((performance.now() - t0) / 1000), out: cfg.out };
+}
