@@ -198,12 +198,12 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
 /** The torch engine: check and prepare everything, write <out>/engine/, train in the worker, finish the run directory. */
 export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   saveOptions(cfg.saveDtype, cfg.maxShardSize);
+  const info = probeTorch(cfg.python);
+  const device = resolveDevice(cfg, info);
   if (!fs.existsSync(path.join(workerRoot(), 'ual_worker', '__main__.py'))) {
     throw new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: the worker package is missing (${path.join(workerRoot(), 'ual_worker')})`,
       'reinstall ual: the package ships python/ual_worker beside dist/');
   }
-  const info = probeTorch(cfg.python);
-  const device = resolveDevice(cfg, info);
   const data = await prepareData(cfg, hooks.onWarning);
   // LoRA's starting adapter is drawn (or read) here, as the native engine does, so both engines start identical
   const lora = data.useLora ? attachLora(loadModel(data.weights), cfg, data.resumeDir) : null;
