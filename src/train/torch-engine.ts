@@ -1,5 +1,5 @@
 // `ual train --engine torch`: TypeScript prepares (prepareData: rows, epsilon, order, schedule; the init adapter), the
-// PyTorch worker (python/ual_worker, launched by `python -m torch.distributed.run`) trains, and its JSON-lines progress
+// PyTorch worker (python/ual_worker, launched by torch.distributed.run) trains, and its JSON-lines progress
 // becomes the same hooks, metrics.jsonl and run directory the native engine leaves. The contract: README "Beyond one
 // machine" and plan.ts.
 import { spawn, spawnSync } from 'node:child_process';
@@ -74,16 +74,12 @@ export function resolveDevice(cfg: TrainConfig, info: TorchInfo): 'cpu' | 'cuda'
 }
 
 /**
- * torchrun's options (torch 1.13 spells them with underscores; later versions accept those too). Under Python >= 3.11
- * torch < 2.1's launcher cannot parse its own default --redirects/--tee "0" (iterating an IntFlag skips its 0 member,
- * so Std.from_str returns None and the launch fails); the mapping "9:1" names local rank 9 only (absent, or never rank 0, the one that prints), so it
- * parses and leaves every real rank's output on the console, as the default means to.
+ * The launcher's arguments: python/ual_worker/launch.py is `python -m torch.distributed.run` itself, with the one
+ * parser fixed that torch < 2.1 breaks on Python 3.11 (so Debian's torch 1.13 starts); torch 1.13 knows only the
+ * underscore spellings of its options, later versions accept them too.
  */
-export function launchArgs(cfg: TrainConfig, info: Pick<TorchInfo, 'torch' | 'python'>): string[] {
-  const a = ['-m', 'torch.distributed.run', '--nproc_per_node', String(cfg.nprocPerNode), '--nnodes', String(cfg.nnodes), '--monitor_interval', '1'];
-  const [tMaj, tMin] = info.torch.split('.').map(Number);
-  const [pMaj, pMin] = info.python.split('.').map(Number);
-  if ((tMaj < 2 || (tMaj === 2 && tMin < 1)) && (pMaj > 3 || (pMaj === 3 && pMin >= 11))) a.push('--redirects', '9:1', '--tee', '9:1');
+export function launchArgs(cfg: TrainConfig): string[] {
+  const a = ['-m', 'ual_worker.launch', '--nproc_per_node', String(cfg.nprocPerNode), '--nnodes', String(cfg.nnodes), '--monitor_interval', '1'];
   if (cfg.rdzvEndpoint) a.push('--rdzv_backend', 'c10d', '--rdzv_endpoint', cfg.rdzvEndpoint);
   else if (cfg.nnodes === 1 && !cfg.masterAddr) a.push('--standalone');
   else {
@@ -127,13 +123,13 @@ export interface LaunchOptions {
  * <out>/engine/worker.log. Resolves when it ends well; rejects with the first rank's UAL_WORKER_ERROR (or the log's
  * tail) when it does not. SIGINT/SIGTERM/SIGHUP of ual stop the whole group first.
  */
-export function runWorker(cfg: TrainConfig, info: TorchInfo, planFile: string, o: LaunchOptions = {}): Promise<WorkerRun> {
+export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions = {}): Promise<WorkerRun> {
   const logFile = path.join(path.dirname(planFile), 'worker.log');
   const log = fs.createWriteStream(logFile);
   const env = { ...(o.env ?? process.env) };
   env.PYTHONPATH = [workerRoot(), env.PYTHONPATH].filter(Boolean).join(path.delimiter);
   env.PYTHONUNBUFFERED = '1';
-  const args = ['-c', KEEPER, cfg.python, ...launchArgs(cfg, info), '-m', 'ual_worker', planFile];
+  const args = ['-c', KEEPER, cfg.python, ...launchArgs(cfg), '-m', 'ual_worker', planFile];
   const child = spawn(cfg.python, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   const run: WorkerRun = { steps: [], started: false, done: false };
   let firstError: WorkerError | null = null;
@@ -224,7 +220,7 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Prom
   });
   let metricsPath = '';
   const t0 = performance.now();
-  const run = await runWorker(cfg, info, planFile, {
+  const run = await runWorker(cfg, planFile, {
     onStart: () => { metricsPath = startMetrics(cfg.out, data.resumeDir !== null, data.first); },
     onStep: (m) => {
       if (metricsPath) fs.appendFileSync(metricsPath, JSON.stringify(m) + '\n');
