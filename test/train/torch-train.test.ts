@@ -1,0 +1,196 @@
+// `ual train --engine torch` with the real worker (python/ual_worker under torch.distributed.run, gloo on the CPU):
+// the same per-step losses and final weights as the native engine (GPT-2, Llama with GQA, Qwen2 tied + bias; full
+// and LoRA; both eps styles; shuffled and not; accumulation), 2 ranks equal 1, resume within and across engines, a
+// rank's own error surfaces, and kill/Ctrl-C of ual ends the whole worker group; `ual generate`, `eval ppl` and
+// `report` read a torch run as they read a native one.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readSafetensors, writeSafetensors } from '../../src/models/safetensors.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
+import { train } from '../../src/train/trainer.js';
+import { buildCli, runCli, startCli, ROOT } from '../helpers/cli.js';
+import { describeWith, type Need } from '../helpers/needs.js';
+
+const PY = process.env.UAL_PYTHON ?? '/usr/bin/python3';
+const FIX = path.join(ROOT, 'fixtures', 'torch');
+const DATA = path.join(FIX, 'data.jsonl');
+const TORCH: Need = {
+  what: `PyTorch >= 1.13 for ${PY} and python/ual_worker`,
+  present: spawnSync(PY, ['-c', 'import torch.distributed.run'], { encoding: 'utf8' }).status === 0 && fs.existsSync(path.join(ROOT, 'python', 'ual_worker', '__main__.py')),
+  fix: 'apt-get install python3-torch (or set UAL_PYTHON to a python that has torch)',
+};
+
+let dir: string;
+let bin: string;
+let cleanup: () => void;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-torch-train-'));
+  ({ bin, cleanup } = buildCli('torch-train'));
+});
+afterAll(() => { cleanup(); fs.rmSync(dir, { recursive: true, force: true }); });
+
+type Raw = Record<string, string | boolean>;
+const metrics = (out: string) => fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number; tokens: number });
+
+/** Train `raw` with each engine (torch with `torchRaw` on top) into dir/name-native and dir/name-torch. */
+async function both(name: string, raw: Raw, torchRaw: Raw = {}) {
+  const out = (e: string) => path.join(dir, `${name}-${e}`);
+  await train(resolveTrainConfig({ data: DATA, ...raw, out: out('native') }));
+  await train(resolveTrainConfig({ data: DATA, ...raw, out: out('torch'), engine: 'torch', python: PY, ...torchRaw }));
+  return { native: out('native'), torch: out('torch') };
+}
+
+/** Per-step losses within `rel` relative, and the same steps and token counts. */
+function sameLosses(a: string, b: string, rel: number): void {
+  const ma = metrics(a);
+  const mb = metrics(b);
+  expect(mb.map((m) => [m.step, m.tokens])).toEqual(ma.map((m) => [m.step, m.tokens]));
+  const worst = Math.max(...ma.map((m, i) => Math.abs(mb[i].loss - m.loss) / Math.abs(m.loss)));
+  expect(worst, `largest relative loss difference ${worst.toExponential(2)}`).toBeLessThan(rel);
+}
+
+/** Every tensor of `file` in both runs within `tol` (absolute, the weights are O(0.1)), with the same names. */
+function sameWeights(a: string, b: string, file: string, tol: number): void {
+  const wa = readSafetensors(path.join(a, file));
+  const wb = readSafetensors(path.join(b, file));
+  expect([...wb.keys()].sort()).toEqual([...wa.keys()].sort());
+  for (const [name, t] of wa) {
+    const u = wb.get(name)!.data;
+    let worst = 0;
+    t.data.forEach((x, i) => { worst = Math.max(worst, Math.abs(x - u[i])); });
+    expect(worst, `${file} ${name}: largest difference ${worst.toExponential(2)}`).toBeLessThan(tol);
+  }
+}
+
+const RUN: Raw = { steps: '6', 'batch-size': '4', lr: '2e-3', 'weight-decay': '0.1', 'warmup-steps': '2', 'lr-schedule': 'cosine', seed: '7' };
+
+describeWith(TORCH, 'torch engine vs native engine', () => {
+  it('GPT-2, full fine-tuning, --loss ls --eps-style hf, rows in file order: same losses and weights', async () => {
+    const r = await both('gpt2', { ...RUN, model: path.join(FIX, 'gpt2'), loss: 'ls', 'eps-style': 'hf', 'no-shuffle': true });
+    sameLosses(r.native, r.torch, 1e-5);
+    sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
+  });
+
+  it('Llama (GQA), full, --loss ual, shuffled, accumulation 2 × 2, checkpoints; 2 ranks equal 1; resume in and across engines', async () => {
+    const raw = { ...RUN, model: path.join(FIX, 'llama'), loss: 'ual', 'batch-size': '2', 'grad-accum': '2', 'save-every': '3' };
+    const r = await both('llama', raw);
+    sameLosses(r.native, r.torch, 1e-5);
+    sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
+    const cfg = JSON.parse(fs.readFileSync(path.join(r.torch, 'train_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ engine: 'torch', steps: 6, torch: { world_size: 1, device: 'cpu', dtype: 'fp32', backend: 'gloo' } });
+    expect(cfg.torch.version).toMatch(/^\d+\.\d+/);
+    expect(fs.readdirSync(path.join(r.torch, 'checkpoints'))).toEqual(['step-3']);
+    expect(fs.readdirSync(path.join(r.torch, 'engine')).sort()).toEqual(['plan.json', 'worker.log']); // the arrays go once the run is done
+
+    // two gloo ranks, one row each per micro-step: the batch of 2 split, token-weighted across ranks
+    const two = path.join(dir, 'llama-torch-2');
+    await train(resolveTrainConfig({ data: DATA, ...raw, out: two, engine: 'torch', python: PY, 'nproc-per-node': '2' }));
+    sameLosses(r.torch, two, 1e-5);
+    sameWeights(r.torch, two, 'model.safetensors', 1e-5);
+
+    // the torch run's step-3 checkpoint, resumed by the torch engine and by the native one
+    const ck = path.join(r.torch, 'checkpoints', 'step-3');
+    const resumed = { torch: path.join(dir, 'llama-resumed-torch'), native: path.join(dir, 'llama-resumed-native') };
+    await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.torch, resume: ck, engine: 'torch', python: PY }));
+    await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.native, resume: ck }));
+    expect(metrics(resumed.torch).map((m) => m.step)).toEqual([4, 5, 6]);
+    const tail = path.join(dir, 'llama-tail');
+    fs.mkdirSync(tail);
+    fs.writeFileSync(path.join(tail, 'metrics.jsonl'), metrics(r.torch).slice(3).map((m) => JSON.stringify(m)).join('\n') + '\n');
+    sameLosses(tail, resumed.torch, 1e-6);
+    sameLosses(tail, resumed.native, 1e-5);
+    sameWeights(r.torch, resumed.torch, 'model.safetensors', 1e-6);
+    sameWeights(r.torch, resumed.native, 'model.safetensors', 2e-5);
+  });
+
+  it('GPT-2 LoRA on q_proj,v_proj (c_attn), --loss ual: same losses and adapter', async () => {
+    const r = await both('gpt2-lora', { ...RUN, model: path.join(FIX, 'gpt2'), loss: 'ual', 'lora-r': '2', 'lora-dropout': '0', lr: '1e-2' });
+    sameLosses(r.native, r.torch, 1e-5);
+    sameWeights(r.native, r.torch, 'adapter_model.safetensors', 2e-5);
+  });
+
+  it('Qwen2 (tied, q/k/v bias) LoRA with --merge, --loss sft, --eps-style hf: same losses, adapter and merged model', async () => {
+    const r = await both('qwen2-lora', { ...RUN, model: path.join(FIX, 'qwen2'), loss: 'sft', 'eps-style': 'hf', 'lora-r': '4', 'lora-targets': 'q_proj,k_proj,v_proj,o_proj', 'lora-dropout': '0', merge: true, lr: '1e-2' });
+    sameLosses(r.native, r.torch, 1e-5);
+    sameWeights(r.native, r.torch, 'adapter_model.safetensors', 2e-5);
+    sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
+  });
+});
+
+describeWith(TORCH, 'ual train --engine torch from the command line', () => {
+  const ual = (...args: string[]) => runCli(bin, args);
+  const lastJson = (s: string) => JSON.parse(s.trim().split('\n').pop()!);
+
+  it('init, train (progress, --json), then generate, eval ppl and report read the run as a native one', async () => {
+    const base = path.join(dir, 'cli-base');
+    expect((await ual('init', '--arch', 'llama', '--layers', '2', '--d', '32', '--heads', '4', '--kv-heads', '2', '--vocab', '128', '--ctx', '64', '--out', base)).code).toBe(0);
+    const args = (out: string) => ['train', '--model', base, '--data', DATA, '--out', out, '--steps', '4', '--batch-size', '4', '--lr', '3e-3', '--json'];
+    const t = await ual(...args(path.join(dir, 'cli-torch')), '--engine', 'torch', '--python', PY);
+    expect(t.code, t.stderr).toBe(0);
+    expect(lastJson(t.stdout)).toMatchObject({ steps: 4, out: path.join(dir, 'cli-torch') });
+    expect(t.stderr).toMatch(/^train 4\/4 loss \d\.\d{4} lr 3\.00e-3 tok\/s \d+$/m);
+    const n = await ual(...args(path.join(dir, 'cli-native')));
+    expect(n.code, n.stderr).toBe(0);
+    sameLosses(path.join(dir, 'cli-native'), path.join(dir, 'cli-torch'), 1e-5);
+
+    const gen = async (m: string) => lastJson((await ual('generate', '--model', m, '--prompt-ids', '1,2,3', '--max-new-tokens', '6', '--json')).stdout).ids;
+    expect(await gen(path.join(dir, 'cli-torch'))).toEqual(await gen(path.join(dir, 'cli-native')));
+    const ppl = async (m: string) => lastJson((await ual('eval', 'ppl', '--model', m, '--data', DATA, '--json')).stdout).nll as number;
+    const [pt, pn] = [await ppl(path.join(dir, 'cli-torch')), await ppl(path.join(dir, 'cli-native'))];
+    expect(Math.abs(pt - pn) / pn).toBeLessThan(1e-5);
+    const html = path.join(dir, 'report.html');
+    const rep = await ual('report', path.join(dir, 'cli-torch'), '--out', html);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(fs.readFileSync(html, 'utf8')).toContain('gloo');
+  });
+
+  it('a rank\'s own error surfaces (exit 1, its code and message) and no finished-looking run is left', async () => {
+    const model = path.join(dir, 'broken');
+    fs.cpSync(path.join(FIX, 'gpt2'), model, { recursive: true });
+    const t = readSafetensors(path.join(model, 'model.safetensors'));
+    t.delete('transformer.h.1.mlp.c_fc.weight');
+    writeSafetensors(path.join(model, 'model.safetensors'), t);
+    const out = path.join(dir, 'broken-run');
+    const r = await ual('train', '--model', model, '--data', DATA, '--out', out, '--steps', '2', '--batch-size', '2', '--engine', 'torch', '--python', PY);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.find((l) => l.startsWith('ual train: error'))).toMatch(/^ual train: error \[UAL_CHECKPOINT\] torch worker rank 0: .*h\.1\.mlp\.c_fc\.weight/);
+    expect(r.stderr).not.toMatch(/Traceback/); // the worker's traceback stays in engine/worker.log
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
+    expect(fs.existsSync(path.join(out, 'checkpoints'))).toBe(false);
+  });
+
+  /** The processes whose command line names this run's plan (keeper, launcher, ranks). */
+  const groupOf = (out: string) => spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(path.join(out, 'engine', 'plan.json')));
+
+  async function startLong(name: string) {
+    const out = path.join(dir, name);
+    const run = startCli(bin, ['train', '--model', path.join(FIX, 'llama'), '--data', DATA, '--out', out, '--steps', '100000', '--batch-size', '2', '--engine', 'torch', '--python', PY]);
+    const mfile = path.join(out, 'metrics.jsonl');
+    await new Promise<void>((ok) => { const t = setInterval(() => { if (fs.existsSync(mfile) && fs.readFileSync(mfile, 'utf8').includes('"step":2')) { clearInterval(t); ok(); } }, 20); });
+    expect(groupOf(out).length).toBeGreaterThanOrEqual(3); // keeper, launcher, rank 0
+    return { out, ...run };
+  }
+
+  it('Ctrl-C (SIGINT) of ual stops the worker group and says how to resume', async () => {
+    const { out, child, done } = await startLong('sigint');
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ual train: error [UAL_TORCH_WORKER] stopped by SIGINT: the worker group was ended');
+    expect(r.stderr).toContain(`hint: resume with --resume ${out}`);
+    expect(groupOf(out)).toEqual([]);
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
+  });
+
+  it('SIGKILL of ual: the keeper ends the worker group', async () => {
+    const { out, child, done } = await startLong('sigkill');
+    child.kill('SIGKILL');
+    expect((await done).signal).toBe('SIGKILL');
+    for (let i = 0; i < 100 && groupOf(out).length > 0; i++) await new Promise((ok) => setTimeout(ok, 50));
+    expect(groupOf(out)).toEqual([]);
+  });
+});
