@@ -15,13 +15,15 @@ const train = tableCommand({
   summary: 'times training steps (forward, backward, AdamW; LoRA with --lora-r) beside PyTorch at its best setting',
   head: 'usage: ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N [--ffn N] [--tie]\n' +
     '                       [--bias-qkv] --seq T --batch-size B --steps S [--warmup W] [--lora-r R [--lora-targets LIST]]\n' +
-    '                       [--no-torch] [--json]\n' +
+    '                       [--no-torch] [--engine reference|torch] [--json]\n' +
     '       ual bench train --preset qwen2.5-0.5b --seq T --batch-size B --steps S [--lora-r R] ...\n\n' +
-    'Ours in a child process, then PyTorch (torch_ref.py bench, or scripts/lora_ref.py bench with --lora-r) at each\n' +
+    'Ours in a child process, then PyTorch (torch_ref.py bench, or scripts/lora_ref.py bench with --lora-r; with\n' +
+    '--engine torch the torch engine\'s worker through torchrun, timed from its step events) at each\n' +
     'torch.set_num_threads setting, the fastest reported; one round (`ual bench all` runs two and takes medians).',
   options: flags({
     ...TRAIN_BENCH_FLAGS,
     noTorch: { flag: 'no-torch', kind: 'bool', help: 'ours only, in this process (what `ual bench all` runs in its children)' },
+    engine: { flag: 'engine', kind: ['reference', 'torch'], default: 'reference', help: 'the PyTorch side: reference (torch_ref.py / lora_ref.py) or torch (ual train --engine torch\'s worker, 1 rank)' },
     ...jsonFlag('{"ours": {"tokens_per_s", "first_step_ms", ...}, "torch": {...} | null, ...}; with --no-torch ours alone'),
   }),
   async run(o) {
@@ -33,8 +35,8 @@ const train = tableCommand({
     }
     const why = torchUnavailable();
     if (why) process.stderr.write(`PyTorch side skipped: ${why}\n`);
-    const row = compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}`,
-      spec, why ? null : o.steps, 1, (line) => process.stderr.write(line + '\n'));
+    const row = await compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}` +
+      `${o.engine === 'torch' ? ' (PyTorch: the torch engine)' : ''}`, spec, why ? null : o.steps, 1, (line) => process.stderr.write(line + '\n'), o.engine);
     process.stdout.write(trainMarkdown([row]) + '\n');
     if (o.json) printJson(row);
     return 0;

@@ -13,7 +13,8 @@ import { benchGenerate, type GenBenchResult } from '../eval/speed.js';
 import { benchElicit, type BenchElicitResult } from '../uncertainty/bench.js';
 import { median } from '../util/stats.js';
 import { benchGemm, benchTextTrain, presetShape, trainBenchArgs, writeBenchCheckpoint, type TextTrainBenchResult, type TrainBenchResult, type TrainBenchSpec } from './bench.js';
-import { torchBench, torchBest, torchGreedy, torchLoraBench, torchRound, torchUnavailable, type TorchBench, type TorchBest } from './torchref.js';
+import { TORCH_SETTINGS, torchBench, torchBest, torchGreedy, torchLoraBench, torchUnavailable, type TorchBench, type TorchBest } from './torchref.js';
+import { torchEngineBench } from './bench-torch.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/ual.js');
@@ -55,35 +56,43 @@ function medianRun(runs: TrainBenchResult[]): TrainBenchResult {
   };
 }
 
+/** The PyTorch side of a comparison: the reference scripts (torch_ref.py / lora_ref.py) or the torch engine. */
+export type TorchSide = 'reference' | 'torch';
+
 /**
  * One shape, ours beside PyTorch: `rounds` rounds, alternating which side goes first (ours, torch; torch, ours; ...)
  * so neither always gets the cooler machine; PyTorch tries every thread setting per round and is reported at the
- * setting with the best median. `torchSteps` timed steps for PyTorch; null when PyTorch cannot run here.
+ * setting with the best median. `torchSteps` timed steps for PyTorch; null when PyTorch cannot run here. `side`
+ * 'torch' times `ual train --engine torch`'s worker instead of the reference scripts.
  */
-export function compareShape(name: string, s: TrainBenchSpec, torchSteps: number | null, rounds: number, log: (line: string) => void = () => {}): TrainRow {
+export async function compareShape(name: string, s: TrainBenchSpec, torchSteps: number | null, rounds: number, log: (line: string) => void = () => {},
+  side: TorchSide = 'reference'): Promise<TrainRow> {
   const ours: TrainBenchResult[] = [];
   const torch: TorchBench[][] = [];
   const dir = torchSteps === null ? null : writeBenchCheckpoint(s);
   try {
-    const runTorch = (threads: number): TorchBench => s.lora
-      ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads)
-      : torchBench(dir!, s.batchSize, s.seq, torchSteps!, threads);
+    const runTorch = async (threads: number): Promise<TorchBench> => side === 'torch'
+      ? torchEngineBench(dir!, s, torchSteps!, threads)
+      : s.lora
+        ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads)
+        : torchBench(dir!, s.batchSize, s.seq, torchSteps!, threads);
     const sides = [
-      () => {
+      async () => {
         const r = oursInChild(s);
         log(`  ours: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step (first ${r.first_step_ms.toFixed(1)}), peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
         ours.push(r);
       },
-      () => {
+      async () => {
         if (!dir) return;
-        const r = torchRound(runTorch);
-        log(`  torch: ${r.map((x) => `${x.threads} thread(s) ${x.tokens_per_s.toFixed(0)} tokens/s`).join(', ')}, peak RSS ${Math.max(...r.map((x) => x.peak_rss_mb)).toFixed(0)} MB`);
+        const r: TorchBench[] = [];
+        for (const setting of TORCH_SETTINGS) r.push(await runTorch(setting.threads));
+        log(`  ${side === 'torch' ? 'torch engine' : 'torch'}: ${r.map((x) => `${x.threads} thread(s) ${x.tokens_per_s.toFixed(0)} tokens/s`).join(', ')}, peak RSS ${Math.max(...r.map((x) => x.peak_rss_mb)).toFixed(0)} MB`);
         torch.push(r);
       },
     ];
     for (let i = 0; i < rounds; i++) {
       log(`${name}: round ${i + 1} of ${rounds}`);
-      for (const side of i % 2 === 0 ? sides : [...sides].reverse()) side();
+      for (const run of i % 2 === 0 ? sides : [...sides].reverse()) await run();
     }
   } finally {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -139,7 +148,8 @@ export async function benchAll(quick: boolean, log: (line: string) => void = () 
   const why = torchUnavailable();
   if (why) log(`PyTorch side skipped: ${why}`);
   const specs = trainBenchShapes(quick);
-  const rows = specs.map(([name, s, torchSteps]) => compareShape(name, s, why ? null : torchSteps, 2, log));
+  const rows: TrainRow[] = [];
+  for (const [name, s, torchSteps] of specs) rows.push(await compareShape(name, s, why ? null : torchSteps, 2, log));
 
   log('decoding (greedy, KV cache, prompt 32, 32 new tokens)...');
   const gen = [];

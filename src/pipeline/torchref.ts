@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from '../util/stats.js';
 
-const PY = process.env.UAL_PYTHON ?? '/usr/bin/python3';
+/** the python the benchmarks run PyTorch with (Debian's python3-torch unless UAL_PYTHON names another) */
+export const TORCH_PY = process.env.UAL_PYTHON ?? '/usr/bin/python3';
 
 export function torchRefPath(): string {
   if (process.env.UAL_TORCH_REF) return process.env.UAL_TORCH_REF;
@@ -18,8 +19,8 @@ export function torchRefPath(): string {
 export function torchUnavailable(): string | null {
   const ref = torchRefPath();
   if (!fs.existsSync(ref)) return `${ref} not found (set UAL_TORCH_REF)`;
-  const r = spawnSync(PY, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (r.status !== 0) return `${PY} cannot import torch (apt-get install -y python3-torch)`;
+  const r = spawnSync(TORCH_PY, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.status !== 0) return `${TORCH_PY} cannot import torch (apt-get install -y python3-torch)`;
   return null;
 }
 
@@ -43,14 +44,14 @@ export interface TorchBench { engine: string; threads: number; tokens_per_s: num
  * torch's own pool is set inside the process with torch.set_num_threads. lora_ref.py finds torch_ref.py through
  * UAL_TORCH_REF_DIR.
  */
-function torchEnv(): NodeJS.ProcessEnv {
+export function torchEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, UAL_TORCH_REF_DIR: path.dirname(torchRefPath()) };
   for (const k of Object.keys(env)) if (/_NUM_THREADS$/.test(k)) delete env[k];
   return env;
 }
 
 function runWrapped(script: string, args: string[]): TorchBench {
-  const r = spawnSync(PY, ['-c', WRAP, script, ...args], { encoding: 'utf8', env: torchEnv(), maxBuffer: 1 << 24 });
+  const r = spawnSync(TORCH_PY, ['-c', WRAP, script, ...args], { encoding: 'utf8', env: torchEnv(), maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${path.basename(script)} ${args[0]} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchBench;
 }
@@ -77,14 +78,6 @@ export const TORCH_SETTINGS = [
   { threads: 1, label: 'torch.set_num_threads(1), OpenBLAS free (all cores)' },
   { threads: 2, label: 'torch.set_num_threads(2), OpenBLAS free (all cores)' },
 ] as const;
-
-/** One PyTorch measurement at a given torch.set_num_threads. */
-export type TorchRunner = (threads: number) => TorchBench;
-
-/** Every one of TORCH_SETTINGS run once: one round. */
-export function torchRound(run: TorchRunner): TorchBench[] {
-  return TORCH_SETTINGS.map((s) => run(s.threads));
-}
 
 export interface TorchBest extends TorchBench {
   /** the winning setting's label */
@@ -135,7 +128,7 @@ print(json.dumps({"engine": "torch " + torch.__version__ + " (no KV cache: torch
 `;
 
 export function torchGreedy(modelDir: string, promptLen: number, newTokens: number, threads = 1): { engine: string; tokens_per_s: number } {
-  const r = spawnSync(PY, ['-c', GREEDY, torchRefPath(), modelDir, String(promptLen), String(newTokens), String(threads)],
+  const r = spawnSync(TORCH_PY, ['-c', GREEDY, torchRefPath(), modelDir, String(promptLen), String(newTokens), String(threads)],
     { encoding: 'utf8', env: torchEnv(), maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`torch greedy failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -89,15 +89,19 @@ export function launchArgs(cfg: TrainConfig): string[] {
 }
 
 // The worker group's keeper: runs torchrun in this (new) process group and kills the whole group when its stdin
-// closes, i.e. when ual is gone however it died (SIGKILL included), so no rank outlives the run it belongs to.
+// closes, i.e. when ual is gone however it died (SIGKILL included), so no rank outlives the run it belongs to. At the
+// end it reports the largest resident set of any process of the group (the launcher waits for its ranks, so
+// RUSAGE_CHILDREN covers them).
 const KEEPER = `
-import os, signal, subprocess, sys, threading
+import json, os, resource, signal, subprocess, sys, threading
 p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
 def watch():
     sys.stdin.buffer.read()
     os.killpg(0, signal.SIGKILL)
 threading.Thread(target=watch, daemon=True).start()
 rc = p.wait()
+sys.stderr.write("UAL_KEEPER " + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}) + "\\n")
+sys.stderr.flush()
 os._exit(rc if rc >= 0 else 128 - rc)  # not sys.exit: finalizing would wait on the watcher's read of stdin
 `;
 
@@ -109,7 +113,11 @@ export interface WorkerRun {
   steps: StepMetrics[];
   /** rank 0 reported itself (this node hosts it and writes the run directory's metrics) */
   started: boolean;
+  /** rank 0's start event: world_size, device, dtype, torch, backend */
+  start: Record<string, unknown>;
   done: boolean;
+  /** the largest resident set of any process of the group (launcher, ranks), MB */
+  peak_rss_mb: number;
 }
 
 export interface LaunchOptions {
@@ -131,7 +139,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   env.PYTHONUNBUFFERED = '1';
   const args = ['-c', KEEPER, cfg.python, ...launchArgs(cfg), '-m', 'ual_worker', planFile];
   const child = spawn(cfg.python, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  const run: WorkerRun = { steps: [], started: false, done: false };
+  const run: WorkerRun = { steps: [], started: false, start: {}, done: false, peak_rss_mb: NaN };
   let firstError: WorkerError | null = null;
   const tail: string[] = [];
   let stopping: NodeJS.Signals | null = null;
@@ -156,6 +164,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
     try { ev = JSON.parse(line); } catch { log.write(`[stdout] ${line}\n`); return; }
     if (ev.event === 'start') {
       run.started = true;
+      run.start = ev;
       o.onStart?.(ev);
     } else if (ev.event === 'step') {
       // the native engine's keys in its order, so metrics.jsonl reads the same whichever engine wrote it
@@ -168,6 +177,11 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
     } else if (ev.event === 'done') run.done = true;
   });
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    const keeper = /^UAL_KEEPER (\{.*\})$/.exec(line);
+    if (keeper) {
+      run.peak_rss_mb = (JSON.parse(keeper[1]) as { peak_rss_mb: number }).peak_rss_mb;
+      return;
+    }
     log.write(line + '\n');
     const m = /^UAL_WORKER_ERROR (\{.*\})\s*$/.exec(line);
     if (m && !firstError) {
@@ -199,8 +213,17 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   });
 }
 
-/** The torch engine: check and prepare everything, write <out>/engine/, train in the worker, finish the run directory. */
-export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+/** What a caller other than `ual train` may set: torch.set_num_threads per rank, the worker's environment. */
+export interface TorchRunOptions {
+  threads?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The torch engine: check and prepare everything, write <out>/engine/, train in the worker, finish the run directory.
+ * Returns the run's result and what the worker reported (every step, the group's peak RSS).
+ */
+export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}, o: TorchRunOptions = {}): Promise<TrainResult & { worker: WorkerRun }> {
   saveOptions(cfg.saveDtype, cfg.maxShardSize);
   const info = probeTorch(cfg.python);
   const device = resolveDevice(cfg, info);
@@ -213,7 +236,7 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Prom
   const lora = data.useLora ? attachLora(loadModel(data.weights), cfg, data.resumeDir) : null;
   hooks.onStart?.(data.steps, data.first, data.summary);
 
-  const planFile = writePlan(cfg, data, lora, { device });
+  const planFile = writePlan(cfg, data, lora, { device, threads: o.threads });
   const W = worldSize(cfg);
   writeTrainConfig(cfg, data, {
     torch: { version: info.torch, python: cfg.python, world_size: W, device, dtype: cfg.dtype, backend: device === 'cuda' ? 'nccl' : 'gloo' },
@@ -221,6 +244,7 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Prom
   let metricsPath = '';
   const t0 = performance.now();
   const run = await runWorker(cfg, planFile, {
+    env: o.env,
     onStart: () => { metricsPath = startMetrics(cfg.out, data.resumeDir !== null, data.first); },
     onStep: (m) => {
       if (metricsPath) fs.appendFileSync(metricsPath, JSON.stringify(m) + '\n');
@@ -231,5 +255,5 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}): Prom
   removePlanArrays(cfg.out);
   const last = run.steps.at(-1);
   const tokens = run.steps.reduce((n, m) => n + m.tokens, 0);
-  return { steps: data.steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokens / ((performance.now() - t0) / 1000), out: cfg.out };
+  return { steps: data.steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokens / ((performance.now() - t0) / 1000), out: cfg.out, worker: run };
 }

@@ -59,7 +59,10 @@ export interface TrainHooks {
  * both leave the same run directory. Bad input is reported before anything is written to cfg.out.
  */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
-  if (cfg.engine === 'torch') return (await import('./torch-engine.js')).trainTorch(cfg, hooks);
+  if (cfg.engine === 'torch') {
+    const { worker: _worker, ...result } = await (await import('./torch-engine.js')).trainTorch(cfg, hooks);
+    return result;
+  }
   return trainNative(cfg, hooks);
 }
 
