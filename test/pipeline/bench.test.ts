@@ -1,9 +1,11 @@
 // `ual bench train`'s shape, preset and LoRA flags -> the benchmarked spec (and back, for bench all's children); our
 // LoRA training bench on a tiny shape; the PyTorch LoRA bench's JSON where python3-torch is installed.
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { benchTrain, presetShape, TRAIN_BENCH_FLAGS, trainBenchArgs, trainBenchSpec, trainFlopsPerStep, writeBenchCheckpoint, type TrainBenchSpec } from '../../src/pipeline/bench.js';
 import { torchLoraBench, torchUnavailable } from '../../src/pipeline/torchref.js';
+import { torchEngineBench } from '../../src/pipeline/bench-torch.js';
 import { parseFlags } from '../../src/util/options.js';
 import { itWith, type Need } from '../helpers/needs.js';
 
@@ -81,6 +83,25 @@ describe('scripts/lora_ref.py bench', () => {
       expect(t.trainable_params).toBe(224);
       expect(t.engine).toMatch(/^torch .* \+ LoRA r 2 on q_proj,v_proj$/);
       expect(t.tokens_per_s).toBeCloseTo(32 / ((t.step_ms as number) / 1000), 6);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+const WORKER: Need = { what: `${TORCH.what} and python/ual_worker`, present: TORCH.present && fs.existsSync(path.resolve(import.meta.dirname, '../../python/ual_worker/__main__.py')), fix: TORCH.fix || 'python/ual_worker is part of the repository' };
+
+describe('ual bench train --engine torch: the torch engine\'s side', () => {
+  itWith(WORKER, 'times the worker from its step events after the warmup, reports the group\'s peak RSS', async () => {
+    const s: TrainBenchSpec = spec(TINY_QWEN);
+    const dir = writeBenchCheckpoint(s);
+    try {
+      const t = await torchEngineBench(dir, s, 2, 1);
+      expect(Object.keys(t).sort()).toEqual(['engine', 'first_step_ms', 'peak_rss_mb', 'step_ms', 'threads', 'tokens_per_s']);
+      expect(t.engine).toMatch(/^torch \d+\.\d+\S* engine \(ual_worker via torchrun, 1 rank, cpu, gloo\) \+ LoRA r 2$/);
+      expect(t.threads).toBe(1);
+      expect(t.tokens_per_s).toBeCloseTo(32 / (t.step_ms / 1000), 6);
+      expect(t.peak_rss_mb).toBeGreaterThan(100); // a process that has imported torch
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
