@@ -1,11 +1,11 @@
 // The worker's token-weighted reduction and its checkpoints: two gloo processes with two rows each equal one process
 // with four, even when one rank's rows hold 31 target tokens each and the other's one; a run resumed from its own
-// checkpoint continues exactly; checkpoints have the native layout, so either engine resumes the other's.
+// checkpoint continues exactly; checkpoints have the native layout (sharded here), so either engine resumes the other's.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readSafetensors, SafetensorsReader } from '../../src/models/safetensors.js';
+import { CheckpointTensors, SafetensorsReader } from '../../src/models/safetensors.js';
 import { train } from '../../src/train/trainer.js';
 import { resolveTrainConfig, type TrainConfig } from '../../src/train/config.js';
 import { describeWith } from '../helpers/needs.js';
@@ -31,12 +31,16 @@ function unevenRows(): unknown[] {
   });
 }
 
-/** The largest absolute difference over every tensor of two weight files (same names required). */
+/** The largest absolute difference over every tensor of two checkpoint directories (single file or shards). */
 function weightDiff(a: string, b: string): number {
-  const wa = readSafetensors(a);
-  const wb = readSafetensors(b);
-  expect([...wb.keys()].sort()).toEqual([...wa.keys()].sort());
-  return Math.max(...[...wa].map(([name, t]) => maxAbsDiff(t.data, wb.get(name)!.data).diff));
+  const [ta, tb] = [CheckpointTensors.open(a), CheckpointTensors.open(b)];
+  try {
+    expect([...tb.entries.keys()].sort()).toEqual([...ta.entries.keys()].sort());
+    return Math.max(...[...ta.entries.keys()].map((name) => maxAbsDiff(ta.read(name), tb.read(name)).diff));
+  } finally {
+    ta.close();
+    tb.close();
+  }
 }
 
 describeWith(needTorch, 'the worker on two processes and across a resume', () => {
@@ -48,7 +52,8 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
     const data = writeJsonl(tmp, 'uneven.jsonl', unevenRows());
     base = (out, extra = {}) => resolveTrainConfig({
       model: path.join(ROOT, 'fixtures', 'torch', 'llama'), data, out, loss: 'ual', steps: '6', 'batch-size': '4',
-      'grad-accum': '2', 'no-shuffle': true, lr: '3e-3', 'weight-decay': '0.1', 'max-grad-norm': '1.0', 'save-every': '2', ...extra,
+      'grad-accum': '2', 'no-shuffle': true, lr: '3e-3', 'weight-decay': '0.1', 'max-grad-norm': '1.0', 'save-every': '2',
+      'max-shard-size': '150KB', ...extra, // sharded weights: each engine reads the other's shards on resume
     });
     await train(base(dir('native')));
     // one process; two processes (gradient checkpointing on: the same numbers, less memory)
@@ -69,7 +74,7 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
     expect(run.two.events[0]).toMatchObject({ event: 'start', world_size: 2, backend: 'gloo', device: 'cpu' });
     expect(run.two.steps.map((m) => [m.step, m.tokens])).toEqual(run.one.steps.map((m) => [m.step, m.tokens]));
     const loss = maxRelDiff(run.two.steps.map((m) => m.loss), run.one.steps.map((m) => m.loss));
-    const weights = weightDiff(path.join(dir('one'), 'model.safetensors'), path.join(dir('two'), 'model.safetensors'));
+    const weights = weightDiff(dir('one'), dir('two'));
     console.log(`world size 2 vs 1: max relative loss difference ${loss.toExponential(2)}, max weight difference ${weights.toExponential(2)}`);
     expect(loss).toBeLessThan(1e-6);
     expect(weights).toBeLessThan(1e-5); // Adam turns rounding-level gradient differences into ~1e-6 over 6 steps
@@ -81,6 +86,7 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
     expect(run.one.events.filter((e) => e.event === 'checkpoint')).toEqual([2, 4].map((s) => ({ event: 'checkpoint', step: s, dir: ckpt(dir('one'), s) })));
     const [mine, theirs] = [ckpt(dir('one'), 2), ckpt(dir('native'), 2)];
     expect(fs.readdirSync(mine).sort()).toEqual(fs.readdirSync(theirs).sort());
+    expect(fs.readdirSync(mine)).toContain('model.safetensors.index.json');
     const [a, b] = [SafetensorsReader.open(path.join(mine, 'optimizer.safetensors')), SafetensorsReader.open(path.join(theirs, 'optimizer.safetensors'))];
     expect([[...a.entries.keys()].sort(), a.metadata]).toEqual([[...b.entries.keys()].sort(), b.metadata]);
     a.close();
@@ -92,7 +98,7 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
   it('a run resumed from its own checkpoint continues exactly', () => {
     expect(run.own.status, run.own.stderr).toBe(0);
     expect(run.own.steps.map((m) => [m.step, m.loss])).toEqual(run.one.steps.slice(2).map((m) => [m.step, m.loss]));
-    expect(weightDiff(path.join(dir('one'), 'model.safetensors'), path.join(dir('own'), 'model.safetensors'))).toBe(0);
+    expect(weightDiff(dir('one'), dir('own'))).toBe(0);
   });
 
   it('each engine resumes the other\'s checkpoint', async () => {
@@ -103,7 +109,7 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
     console.log(`resumed across engines: max relative loss difference ${fromNative.toExponential(2)} (worker from native), ${fromWorker.toExponential(2)} (native from worker)`);
     expect(fromNative).toBeLessThan(1e-5);
     expect(fromWorker).toBeLessThan(1e-5);
-    expect(weightDiff(path.join(dir('native'), 'model.safetensors'), path.join(dir('cross'), 'model.safetensors'))).toBeLessThan(1e-4);
-    expect(weightDiff(path.join(dir('one'), 'model.safetensors'), path.join(dir('back'), 'model.safetensors'))).toBeLessThan(1e-4);
+    expect(weightDiff(dir('native'), dir('cross'))).toBeLessThan(1e-4);
+    expect(weightDiff(dir('one'), dir('back'))).toBeLessThan(1e-4);
   });
 });
