@@ -60,9 +60,11 @@ def parse_config(raw: Dict[str, object], file: str) -> ModelConfig:
         if raw.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
             raise WorkerError("UAL_CHECKPOINT", f"{file}: activation_function {raw['activation_function']!r} is not supported",
                               "only the tanh-approximate GELU (gelu_new) of GPT-2 is implemented")
-        return ModelConfig("gpt2", int(get("vocab_size")), C, int(get("n_layer")), H, H, C // H, int(get("n_inner", 4 * C)),
-                           int(get("n_positions", 1024)), float(get("layer_norm_epsilon", 1e-5)), 0.0, True, True, True, True,
-                           None, raw)
+        return ModelConfig(
+            model_type="gpt2", vocab_size=int(get("vocab_size")), hidden_size=C, num_layers=int(get("n_layer")),
+            num_heads=H, num_kv_heads=H, head_dim=C // H, intermediate_size=int(get("n_inner", 4 * C)),
+            max_positions=int(get("n_positions", 1024)), norm_eps=float(get("layer_norm_epsilon", 1e-5)), rope_theta=0.0,
+            tie_word_embeddings=True, qkv_bias=True, o_bias=True, mlp_bias=True, sliding_window=None, raw=raw)
     if mt not in ("llama", "mistral", "qwen2"):
         raise WorkerError("UAL_CHECKPOINT", f"{file}: model_type {mt!r} is not supported; supported: gpt2, llama, mistral, qwen2",
                           "use a GPT-2, Llama, Mistral or Qwen2 checkpoint")
@@ -71,17 +73,20 @@ def parse_config(raw: Dict[str, object], file: str) -> ModelConfig:
         raise WorkerError("UAL_CHECKPOINT", f"{file}: rope_scaling {json.dumps(rs)} is not supported",
                           "use a checkpoint without RoPE scaling (plain rope_theta)")
     if raw.get("hidden_act", "silu") != "silu":
-        raise WorkerError("UAL_CHECKPOINT", f"{file}: hidden_act {raw['hidden_act']!r} is not supported", "only SiLU (SwiGLU) MLPs are implemented")
+        raise WorkerError("UAL_CHECKPOINT", f"{file}: hidden_act {raw['hidden_act']!r} is not supported",
+                          "only SiLU (SwiGLU) MLPs are implemented")
     C, H = int(get("hidden_size")), int(get("num_attention_heads"))
     attn_bias = bool(raw.get("attention_bias", False))
-    window = None
-    if mt == "mistral" or (mt == "qwen2" and raw.get("use_sliding_window")):
-        window = raw.get("sliding_window")
-    return ModelConfig(mt, int(get("vocab_size")), C, int(get("num_hidden_layers")), H, int(get("num_key_value_heads", H)),
-                       int(get("head_dim", C // H)), int(get("intermediate_size")), int(get("max_position_embeddings", 2048)),
-                       float(get("rms_norm_eps", 1e-6)), float(get("rope_theta", 10000.0)),
-                       bool(raw.get("tie_word_embeddings", False)), mt == "qwen2" or attn_bias, mt == "llama" and attn_bias,
-                       mt == "llama" and bool(raw.get("mlp_bias", False)), int(window) if window else None, raw)
+    window = raw.get("sliding_window") if mt == "mistral" or (mt == "qwen2" and raw.get("use_sliding_window")) else None
+    return ModelConfig(
+        model_type=mt, vocab_size=int(get("vocab_size")), hidden_size=C, num_layers=int(get("num_hidden_layers")),
+        num_heads=H, num_kv_heads=int(get("num_key_value_heads", H)), head_dim=int(get("head_dim", C // H)),
+        intermediate_size=int(get("intermediate_size")), max_positions=int(get("max_position_embeddings", 2048)),
+        norm_eps=float(get("rms_norm_eps", 1e-6)), rope_theta=float(get("rope_theta", 10000.0)),
+        tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
+        qkv_bias=mt == "qwen2" or attn_bias,  # Qwen2 always has q/k/v biases and no attention_bias key
+        o_bias=mt == "llama" and attn_bias, mlp_bias=mt == "llama" and bool(raw.get("mlp_bias", False)),
+        sliding_window=int(window) if window else None, raw=raw)
 
 
 class Proj(nn.Module):
@@ -295,8 +300,9 @@ def load_model(directory: str) -> CausalLM:
             model.stored[key] = name
         missing = [k for k in params if k not in model.stored]
         if missing or unexpected:
-            raise WorkerError("UAL_CHECKPOINT", f"{ct.source}: missing tensors {missing[:4]}, unexpected tensors {unexpected[:4]} "
-                              f"for a {cfg.model_type} model with this config", f"{file} probably does not match these weights")
+            problems = ([f"missing {missing[:4]}"] if missing else []) + ([f"unexpected {unexpected[:4]}"] if unexpected else [])
+            raise WorkerError("UAL_CHECKPOINT", f"{ct.source}: tensors {', '.join(problems)} for a {cfg.model_type} model with this config",
+                              f"{file} probably does not match these weights (layers, biases, tie_word_embeddings, model_type?)")
         with torch.no_grad():
             for key, name in model.stored.items():
                 params[key].copy_(ct.read(name))

@@ -111,8 +111,6 @@ def _array(directory: str, name: str, count: int) -> torch.Tensor:
     if size != count * width:
         have = "is missing" if size < 0 else f"has {size} bytes"
         raise plan_error(f"{path} {have}; the plan needs {count} values ({count * width} bytes)")
-    if count == 0:
-        return torch.empty(0, dtype=dtype)
     return torch.from_file(path, shared=False, size=count, dtype=dtype)
 
 

@@ -115,11 +115,13 @@ def load_optimizer(opt: torch.optim.AdamW, named: Named, directory: str) -> None
         if not step.isdigit():
             raise WorkerError("UAL_CHECKPOINT", f"{f.file}: no Adam step in the metadata", "resume from a checkpoint written by `ual train`")
         for name, p in named:
-            if f"exp_avg.{name}" not in f.entries or f"exp_avg_sq.{name}" not in f.entries:
-                raise WorkerError("UAL_CHECKPOINT", f"{f.file}: no optimizer state for parameter {name}",
-                                  "resume with the same model and LoRA settings the checkpoint was made with")
-            opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": f.read(f"exp_avg.{name}").to(p.device),
-                            "exp_avg_sq": f.read(f"exp_avg_sq.{name}").to(p.device)}
+            moments = {}
+            for key in (f"exp_avg.{name}", f"exp_avg_sq.{name}"):
+                if key not in f.entries or f.entries[key][1] != list(p.shape):
+                    raise WorkerError("UAL_CHECKPOINT", f"{f.file}: no optimizer state {key} of shape {list(p.shape)}",
+                                      "resume with the same model and LoRA settings the checkpoint was made with")
+                moments[key.split(".")[0]] = f.read(key).to(p.device)
+            opt.state[p] = {"step": torch.tensor(float(step)), **moments}
     finally:
         f.close()
 
