@@ -12,6 +12,9 @@ import type { TrainConfig } from './config.js';
 import { loadOptimizer, saveCheckpoint } from './checkpoint.js';
 import { attachLora, BatchOrder, copyRunFiles, lrSchedule, prepareData, startMetrics, writeTrainConfig, type TrainData } from './prepare.js';
 
+// the batch order and step count moved to prepare.ts (both engines use them); importers of the trainer keep them
+export { BatchOrder, totalSteps } from './prepare.js';
+
 export interface StepMetrics {
   step: number;
   loss: number;
