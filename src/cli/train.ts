@@ -34,6 +34,7 @@ export const command: Command = {
         },
         onStep: (m) => bar?.update(m.step, { loss: m.loss.toFixed(4), lr: m.lr.toExponential(2), tps: Math.round(m.tokens_per_s) }),
         onWarning: (msg) => process.stderr.write(`ual train: warning: ${msg}\n`),
+        onLog: (line) => process.stderr.write(`ual train: ${line}\n`),
       });
     } finally {
       (bar as Progress | null)?.stop();

@@ -18,9 +18,13 @@ export const PLAN_FILE = 'plan.json';
 export const ARRAYS = { tokens: 'tokens.i32', labels: 'labels.i32', offsets: 'offsets.i64', eps: 'eps.f32', order: 'order.i32' } as const;
 const INIT_ADAPTER = 'init-adapter';
 
-/** The engine directory of a run. */
-export function engineDir(out: string): string {
-  return path.join(path.resolve(out), 'engine');
+/**
+ * The engine directory of a run: <out>/engine, or on several nodes <out>/engine/<host>.<pid>, so that nodes sharing
+ * --out (as --resume from any node wants) never write or remove each other's files.
+ */
+export function engineDir(cfg: Pick<TrainConfig, 'out' | 'nnodes'>): string {
+  const dir = path.join(path.resolve(cfg.out), 'engine');
+  return cfg.nnodes > 1 ? path.join(dir, `${os.hostname()}.${process.pid}`) : dir;
 }
 
 /** plan.json's object (the contract's keys). */
@@ -93,7 +97,7 @@ const streamed = (fill: (w: ChunkedWriter) => void): FileWriter => (fd) => {
 export function writePlan(cfg: TrainConfig, d: TrainData, lora: Lora | null, o: { device: 'cpu' | 'cuda'; threads?: number }): string {
   // the arrays are the machine's own typed arrays: the worker reads them as little-endian
   if (os.endianness() !== 'LE') throw new Error('the torch engine writes little-endian arrays; this machine is big-endian');
-  const dir = engineDir(cfg.out);
+  const dir = engineDir(cfg);
   const { rows } = d;
   let initDir = '';
   if (lora) {
@@ -157,6 +161,6 @@ export function writePlan(cfg: TrainConfig, d: TrainData, lora: Lora | null, o: 
 }
 
 /** Remove the arrays after a finished run (they can be as large as the tokenized dataset); plan.json stays as a record. */
-export function removePlanArrays(out: string): void {
-  for (const f of Object.values(ARRAYS)) fs.rmSync(path.join(engineDir(out), f), { force: true });
+export function removePlanArrays(planFile: string): void {
+  for (const f of Object.values(ARRAYS)) fs.rmSync(path.join(path.dirname(planFile), f), { force: true });
 }

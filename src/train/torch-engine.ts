@@ -11,7 +11,7 @@ import { loadModel, saveOptions } from '../models/index.js';
 import { isUalCode, UalError } from '../errors.js';
 import type { TrainConfig } from './config.js';
 import { worldSize } from './engine-config.js';
-import { removePlanArrays, writePlan } from './plan.js';
+import { engineDir, removePlanArrays, writePlan } from './plan.js';
 import { attachLora, copyRunFiles, prepareData, startMetrics, writeTrainConfig } from './prepare.js';
 import type { StepMetrics, TrainHooks, TrainResult } from './trainer.js';
 
@@ -234,15 +234,17 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}, o: To
   const data = await prepareData(cfg, hooks.onWarning);
   // LoRA's starting adapter is drawn (or read) here, as the native engine does, so both engines start identical
   const lora = data.useLora ? attachLora(loadModel(data.weights), cfg, data.resumeDir) : null;
+  const W = worldSize(cfg);
+  hooks.onLog?.(`torch ${info.torch} (${cfg.python}): ${W} rank${W > 1 ? 's' : ''}${cfg.nnodes > 1 ? ` on ${cfg.nnodes} nodes` : ''}, ` +
+    `${device} (${device === 'cuda' ? 'nccl' : 'gloo'}), ${cfg.dtype}; the worker's log: ${path.join(engineDir(cfg), 'worker.log')}`);
   hooks.onStart?.(data.steps, data.first, data.summary);
 
   const planFile = writePlan(cfg, data, lora, { device, threads: o.threads });
-  const W = worldSize(cfg);
+
   writeTrainConfig(cfg, data, {
     torch: { version: info.torch, python: cfg.python, world_size: W, device, dtype: cfg.dtype, backend: device === 'cuda' ? 'nccl' : 'gloo' },
   });
   let metricsPath = '';
-  const t0 = performance.now();
   const run = await runWorker(cfg, planFile, {
     env: o.env,
     onStart: () => { metricsPath = startMetrics(cfg.out, data.resumeDir !== null, data.first); },
@@ -252,8 +254,9 @@ export async function trainTorch(cfg: TrainConfig, hooks: TrainHooks = {}, o: To
     },
   });
   if (run.started) copyRunFiles(cfg.model, cfg.out);
-  removePlanArrays(cfg.out);
+  removePlanArrays(planFile);
   const last = run.steps.at(-1);
   const tokens = run.steps.reduce((n, m) => n + m.tokens, 0);
-  return { steps: data.steps, final_loss: last ? last.loss : NaN, tokens_per_s: tokens / ((performance.now() - t0) / 1000), out: cfg.out, worker: run };
+  // over the worker's training loop, as the native engine counts its own (not the launch and torch's import)
+  return { steps: data.steps, final_loss: last ? last.loss : NaN, tokens_per_s: last ? tokens / last.elapsed_s : NaN, out: cfg.out, worker: run };
 }

@@ -55,6 +55,8 @@ export interface TrainHooks {
   onStep?(m: StepMetrics): void;
   /** something the user should know that does not stop the run (the CLI prints it) */
   onWarning?(msg: string): void;
+  /** a note on how the run runs (the torch engine: torch version, ranks, device, where the worker's log is) */
+  onLog?(line: string): void;
 }
 
 /**
