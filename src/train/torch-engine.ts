@@ -149,7 +149,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   };
   let escalate: NodeJS.Timeout | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) return killGroup('SIGKILL'); // asked twice: no more grace
     stopping = sig;
     killGroup('SIGTERM');
     escalate = setTimeout(() => killGroup('SIGKILL'), 10_000);
