@@ -11,7 +11,7 @@ import { readSafetensors } from '../../src/models/safetensors.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { writePlan } from '../../src/train/plan.js';
 import { prepareTraining } from '../../src/train/trainer.js';
-import { launchArgs } from '../../src/train/torch-engine.js';
+import { launchArgs } from '../../src/train/torch-launch.js';
 import { buildCli, runCli, ROOT } from '../helpers/cli.js';
 
 const FIX = path.join(ROOT, 'fixtures', 'torch');
