@@ -116,6 +116,11 @@ export function expectSameCheckpoint(mine: string, theirs: string, out: string):
   expect(state(mine)).toEqual({ ...state(theirs), config: { ...state(theirs).config, out } });
 }
 
+/** A run directory's metrics.jsonl (the native engine's per-step record). */
+export function readMetrics(out: string): StepMetrics[] {
+  return fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepMetrics);
+}
+
 /** The largest relative difference between two loss series of equal length. */
 export function maxRelDiff(a: number[], b: number[]): number {
   if (a.length !== b.length) throw new Error(`${a.length} losses vs ${b.length}`);

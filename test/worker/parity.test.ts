@@ -11,20 +11,25 @@ import { train } from '../../src/train/trainer.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { describeWith } from '../helpers/needs.js';
 import { ROOT } from '../helpers/cli.js';
-import { expectSameCheckpoint, maxRelDiff, needTorch, runWorker, writePlan, type WorkerRun } from '../helpers/worker.js';
+import { expectSameCheckpoint, maxRelDiff, readMetrics, needTorch, runWorker, writePlan, type WorkerRun } from '../helpers/worker.js';
 
 const FIX = path.join(ROOT, 'fixtures', 'torch');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-worker-parity-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const metrics = (out: string) => fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const json = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 /**
- * Every tensor of a weights file in both runs: same names, shapes and dtype; the largest difference beyond what
- * saving allows (bfloat16: float32 weights a rounding error apart may round to neighbours, 2^-7 relative apart).
+ * A weights file of both runs: the same header bytes (names, shapes, dtype, offsets, metadata), and the largest
+ * difference beyond what saving allows (bfloat16: float32 weights a rounding error apart may round to neighbours,
+ * 2^-7 relative apart).
  */
 function weightDiff(a: string, b: string): { diff: number; name: string } {
+  const header = (f: string) => {
+    const raw = fs.readFileSync(f);
+    return raw.subarray(0, 8 + Number(raw.readBigUInt64LE(0))).toString('latin1');
+  };
+  expect(header(b), `${b}: the header is not byte-for-byte the native writer's`).toBe(header(a));
   const wa = readSafetensors(a);
   const wb = readSafetensors(b);
   expect([...wb.keys()].sort()).toEqual([...wa.keys()].sort());
@@ -79,7 +84,7 @@ describeWith(needTorch, 'the PyTorch worker matches the native engine', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.events.map((e) => e.event)).toEqual(['start', ...Array(4).fill('step'), 'checkpoint', ...Array(4).fill('step'), 'saved', 'done']);
 
-    const want = metrics(native);
+    const want = readMetrics(native);
     const lossDiff = maxRelDiff(run.steps.map((m) => m.loss), want.map((m) => m.loss));
     expect(run.steps.map((m) => [m.step, m.tokens, m.lr])).toEqual(want.map((m) => [m.step, m.tokens, m.lr]));
     expect(maxRelDiff(run.steps.map((m) => m.grad_norm), want.map((m) => m.grad_norm))).toBeLessThan(1e-4);
@@ -98,7 +103,7 @@ describeWith(needTorch, 'the PyTorch worker matches the native engine', () => {
 
     // its checkpoint is the native one's layout, and the native engine continues from it
     expectSameCheckpoint(path.join(torch, 'checkpoints', 'step-4'), path.join(native, 'checkpoints', 'step-4'), torch);
-    const resumed = maxRelDiff(metrics(back).map((m) => m.loss), run.steps.slice(4).map((m) => m.loss));
+    const resumed = maxRelDiff(readMetrics(back).map((m) => m.loss), run.steps.slice(4).map((m) => m.loss));
     // a bf16 checkpoint holds rounded weights: resuming from it is close, not exact (see --save-dtype's help)
     expect(resumed).toBeLessThan(flags['save-dtype'] === 'bf16' ? 1e-4 : 1e-5);
   });
