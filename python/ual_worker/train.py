@@ -79,7 +79,7 @@ def collate(plan: Plan, rows: List[int]) -> Batch:
 def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], Named]:
     """The model (a full fine-tune resumes from plan.model, the checkpoint), LoRA from plan.lora.init (TypeScript
     writes the run's starting adapter there, the resumed one included), and the trainable tensors by name."""
-    model = load_model(plan.model)
+    model = load_model(plan.model, device)
     if model.cfg.vocab_size != plan.vocab_size:
         raise WorkerError("UAL_DATA_BAD_FILE", f"{plan.file}: vocab_size {plan.vocab_size}, but {plan.model} has {model.cfg.vocab_size}",
                           "run `ual train --engine torch` again: the plan was written for another model")
@@ -95,7 +95,7 @@ def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], N
         named = lora.named_parameters()
     else:
         named = [(model.stored[k], p) for k, p in model.named_parameters()]
-    model.to(device).train()
+    model.to(device).train()  # the adapters; the base is there already
     return model, lora, named
 
 
