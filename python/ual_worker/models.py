@@ -105,6 +105,17 @@ class Proj(nn.Module):
         return y if self.adapter is None else y + self.adapter(x)
 
 
+class Embedding(nn.Module):
+    """A lookup table left uninitialised (nn.Embedding would fill it with random values only to overwrite them)."""
+
+    def __init__(self, rows: int, size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(rows, size))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight)
+
+
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: Optional[int]) -> torch.Tensor:
     """Causal attention over (B, H, T, hd); with a sliding window, query i sees keys j with i - j < window (as
     transformers' sliding_window_overlay). Right padding needs no mask: pads come after every real token."""
@@ -181,8 +192,8 @@ class Gpt2(CausalLM):
 
     def __init__(self, c: ModelConfig) -> None:
         super().__init__(c)
-        self.wte = nn.Embedding(c.vocab_size, c.hidden_size)
-        self.wpe = nn.Embedding(c.max_positions, c.hidden_size)
+        self.wte = Embedding(c.vocab_size, c.hidden_size)
+        self.wpe = Embedding(c.max_positions, c.hidden_size)
         self.h = nn.ModuleList(Gpt2Block(c) for _ in range(c.num_layers))
         self.ln_f = nn.LayerNorm(c.hidden_size, eps=c.norm_eps)
 
@@ -252,7 +263,7 @@ class Llama(CausalLM):
 
     def __init__(self, c: ModelConfig) -> None:
         super().__init__(c)
-        self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.embed_tokens = Embedding(c.vocab_size, c.hidden_size)
         self.layers = nn.ModuleList(LlamaLayer(c) for _ in range(c.num_layers))
         self.norm = RMSNorm(c.hidden_size, c.norm_eps)
         self.lm_head = None if c.tie_word_embeddings else Proj(c.hidden_size, c.vocab_size, False)
@@ -273,8 +284,10 @@ class Llama(CausalLM):
         return self.lm_head(x) if self.lm_head is not None else F.linear(x, self.embed_tokens.weight)  # (B, T, V)
 
 
-def load_model(directory: str) -> CausalLM:
-    """config.json + the checkpoint's tensors, every parameter checked for presence and shape (float32, CPU)."""
+def load_model(directory: str, device: torch.device) -> CausalLM:
+    """config.json + the checkpoint's tensors, every parameter checked for presence and shape, float32 on `device`.
+    The model is built uninitialised (untouched host pages), moved to `device`, then filled one tensor at a time,
+    so loading never holds the whole model in host memory (eight ranks of a 7B model would need 8 × 28 GB)."""
     file = os.path.join(directory, "config.json")
     try:
         with open(file, encoding="utf-8") as f:
@@ -282,7 +295,7 @@ def load_model(directory: str) -> CausalLM:
     except (OSError, ValueError) as e:
         raise WorkerError("UAL_CHECKPOINT", f"{file}: cannot read ({e})", "point plan.model at a Hugging Face checkpoint directory")
     cfg = parse_config(raw, file)
-    model: CausalLM = Gpt2(cfg) if cfg.model_type == "gpt2" else Llama(cfg)
+    model: CausalLM = (Gpt2(cfg) if cfg.model_type == "gpt2" else Llama(cfg)).to(device)
     params = dict(model.named_parameters())
     ct = CheckpointTensors(directory)
     try:

@@ -10,7 +10,7 @@ import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -79,7 +79,7 @@ def collate(plan: Plan, rows: List[int]) -> Batch:
 def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], Named]:
     """The model (a full fine-tune resumes from plan.model, the checkpoint), LoRA from plan.lora.init (TypeScript
     writes the run's starting adapter there, the resumed one included), and the trainable tensors by name."""
-    model = load_model(plan.model)
+    model = load_model(plan.model, device)
     if model.cfg.vocab_size != plan.vocab_size:
         raise WorkerError("UAL_DATA_BAD_FILE", f"{plan.file}: vocab_size {plan.vocab_size}, but {plan.model} has {model.cfg.vocab_size}",
                           "run `ual train --engine torch` again: the plan was written for another model")
@@ -95,7 +95,7 @@ def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], N
         named = lora.named_parameters()
     else:
         named = [(model.stored[k], p) for k, p in model.named_parameters()]
-    model.to(device).train()
+    model.to(device).train()  # the adapters; the base is there already
     return model, lora, named
 
 
@@ -126,93 +126,112 @@ def load_optimizer(opt: torch.optim.AdamW, named: Named, directory: str) -> None
         f.close()
 
 
-def save_checkpoint(plan: Plan, step: int, save: Callable[[str], None], opt: torch.optim.AdamW, named: Named) -> str:
-    """checkpoints/step-N: the weights, optimizer.safetensors (exp_avg.<name>, exp_avg_sq.<name>, metadata step)
-    and trainer_state.json, built in a temp directory and renamed: complete or absent."""
-    target = os.path.join(plan.out, "checkpoints", f"step-{step}")
-    states = [opt.state[p] for _, p in named]
-    moments = [(f"exp_avg.{n}", s["exp_avg"]) for (n, _), s in zip(named, states)]
-    moments += [(f"exp_avg_sq.{n}", s["exp_avg_sq"]) for (n, _), s in zip(named, states)]
-    state = json.dumps({"step": step, "config": plan.config}, indent=2) + "\n"
+class Trainer:
+    """One rank's training: the model wrapped in DDP, its trainable tensors under their native names, AdamW."""
 
-    def fill(tmp: str) -> None:
-        save(tmp)
-        write_files_atomic([
-            (os.path.join(tmp, "optimizer.safetensors"), safetensors_writer(moments, "F32", {"step": str(int(states[0]["step"]))})),
-            (os.path.join(tmp, "trainer_state.json"), lambda f: f.write(state.encode("utf-8")))])
+    def __init__(self, plan: Plan, rank: int, world: int, device: torch.device) -> None:
+        self.plan, self.rank, self.world, self.device = plan, rank, world, device
+        self.model, self.lora, self.named = build(plan, device)
+        self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.opt = make_optimizer(plan, self.named)
+        if plan.resume:
+            load_optimizer(self.opt, self.named, plan.resume)
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if plan.dtype == "bf16" else nullcontext()
 
-    write_dir_atomic(target, fill)
-    return target
+    def step(self, k: int) -> Tuple[float, float, int]:
+        """Optimizer step k (0-based): returns the step's loss and gradient norm (both over all ranks) and its tokens."""
+        plan, world = self.plan, self.world
+        ga, mb, b = plan.grad_accum, plan.micro_batch, plan.micro_batch // world
+        # LoRA dropout masks of step k on this rank come from (seed, k, rank): a resumed run draws the same ones
+        torch.manual_seed((plan.seed * 7919 + k + 1) * 4099 + self.rank)
+        lo, hi = self.rank * b, (self.rank + 1) * b
+        batches = [collate(plan, plan.order[s * mb + lo: s * mb + hi].tolist()) for s in range(k * ga, (k + 1) * ga)]
+        # the step's target count over all ranks and micro-steps, known before the first backward: each micro-step's
+        # summed loss is divided by it, and multiplied by the world size to undo DDP's averaging of gradients
+        counts = torch.tensor([sum(x.targets for x in batches), sum(x.tokens for x in batches)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(counts)
+        targets, tokens = counts.tolist()
+        scale = world / targets if targets > 0 else 0.0
+        self.opt.zero_grad(set_to_none=True)
+        local = 0.0
+        for a, batch in enumerate(batches):
+            with self.ddp.no_sync() if a < ga - 1 else nullcontext():
+                with self.autocast:
+                    logits = self.ddp(batch.ids.to(self.device))
+                loss = smoothed_ce_sum(logits, batch.labels.to(self.device), batch.eps.to(self.device), plan.eps_style)
+                (loss * scale).backward()
+            local += loss.item()
+        total = torch.tensor([local], dtype=torch.float64, device=self.device)
+        dist.all_reduce(total)
+        loss_value = total.item() / targets if targets > 0 else 0.0
+        params = [p for _, p in self.named]
+        norm = float(torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm if plan.max_grad_norm > 0 else math.inf))
+        if not (math.isfinite(loss_value) and math.isfinite(norm)):
+            what = f"loss is {loss_value}" if not math.isfinite(loss_value) else f"gradient norm is {norm}"
+            raise WorkerError("UAL_TRAIN_NONFINITE", f"step {k + 1}: {what}; stopped before the update, no model was written",
+                              "lower --lr, set --max-grad-norm 1.0, or look for extreme rows in the data; metrics.jsonl has the steps before it")
+        for g in self.opt.param_groups:
+            g["lr"] = plan.lr[k]
+        self.opt.step()
+        return loss_value, norm, int(tokens)
+
+    def save(self, directory: str) -> None:
+        """The trained weights: the PEFT adapter with LoRA, else the model in HF layout."""
+        if self.lora:
+            self.lora.save(directory, self.plan.model)
+        else:
+            save_weights(directory, self.model.base_state(), self.plan.save_dtype, self.plan.max_shard_size, self.model.cfg.raw)
+
+    def checkpoint(self, step: int) -> str:
+        """checkpoints/step-N: the weights, optimizer.safetensors (exp_avg.<name>, exp_avg_sq.<name>, metadata step)
+        and trainer_state.json, built in a temp directory and renamed: complete or absent."""
+        target = os.path.join(self.plan.out, "checkpoints", f"step-{step}")
+        states = [self.opt.state[p] for _, p in self.named]
+        moments = [(f"exp_avg.{n}", s["exp_avg"]) for (n, _), s in zip(self.named, states)]
+        moments += [(f"exp_avg_sq.{n}", s["exp_avg_sq"]) for (n, _), s in zip(self.named, states)]
+        adam = {"step": str(int(states[0]["step"]))}
+        state = json.dumps({"step": step, "config": self.plan.config}, indent=2) + "\n"
+
+        def fill(tmp: str) -> None:
+            self.save(tmp)
+            write_files_atomic([(os.path.join(tmp, "optimizer.safetensors"), safetensors_writer(moments, "F32", adam)),
+                                (os.path.join(tmp, "trainer_state.json"), lambda f: f.write(state.encode("utf-8")))])
+
+        write_dir_atomic(target, fill)
+        return target
+
+    def finish(self) -> None:
+        """The final weights into the run directory; with LoRA and merge, the merged full model beside the adapter."""
+        self.save(self.plan.out)
+        if self.lora and self.plan.merge:
+            self.lora.merge()
+            save_weights(self.plan.out, self.model.base_state(), self.plan.save_dtype, self.plan.max_shard_size, self.model.cfg.raw)
 
 
 def train(plan_file: str) -> None:
+    """Everything one rank does; rank 0 alone writes files and progress."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise WorkerError("UAL_USAGE", "the worker runs under torch.distributed.run, which sets RANK and WORLD_SIZE",
                           f"python -m ual_worker.launch --standalone --nproc_per_node 1 -m ual_worker {plan_file}")
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     plan = load_plan(plan_file, world)
     device, backend = pick_device(plan, int(os.environ.get("LOCAL_RANK", "0")))
-    model, lora, named = build(plan, device)
     dist.init_process_group(backend)
-    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = make_optimizer(plan, named)
-    if plan.resume:
-        load_optimizer(opt, named, plan.resume)
-    params = [p for _, p in named]
-
-    def save(directory: str) -> None:
-        if lora:
-            lora.save(directory, plan.model)
-        else:
-            save_weights(directory, model.base_state(), plan.save_dtype, plan.max_shard_size, model.cfg.raw)
-
+    trainer = Trainer(plan, rank, world, device)
     if rank == 0:
         emit("start", world_size=world, device=device.type, dtype=plan.dtype, torch=torch.__version__, backend=backend)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if plan.dtype == "bf16" else nullcontext()
-    ga, mb, b = plan.grad_accum, plan.micro_batch, plan.micro_batch // world
     t0 = time.perf_counter()
     for k in range(plan.first, plan.steps):
         ts = time.perf_counter()
-        # LoRA dropout masks of step k on this rank come from (seed, k, rank): a resumed run draws the same ones
-        torch.manual_seed((plan.seed * 7919 + k + 1) * 4099 + rank)
-        batches = [collate(plan, plan.order[s * mb + rank * b: s * mb + (rank + 1) * b].tolist()) for s in range(k * ga, (k + 1) * ga)]
-        # the step's target count over all ranks and micro-steps, known before the first backward: each micro-step's
-        # summed loss is divided by it, and multiplied by the world size to undo DDP's averaging of gradients
-        counts = torch.tensor([sum(x.targets for x in batches), sum(x.tokens for x in batches)], dtype=torch.float64, device=device)
-        dist.all_reduce(counts)
-        targets, tokens = counts.tolist()
-        scale = world / targets if targets > 0 else 0.0
-        opt.zero_grad(set_to_none=True)
-        local = 0.0
-        for a, batch in enumerate(batches):
-            with ddp.no_sync() if a < ga - 1 else nullcontext():
-                with autocast:
-                    logits = ddp(batch.ids.to(device))
-                loss = smoothed_ce_sum(logits, batch.labels.to(device), batch.eps.to(device), plan.eps_style)
-                (loss * scale).backward()
-            local += loss.item()
-        total = torch.tensor([local], dtype=torch.float64, device=device)
-        dist.all_reduce(total)
-        loss_value = total.item() / targets if targets > 0 else 0.0
-        norm = float(torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm if plan.max_grad_norm > 0 else math.inf))
-        if not (math.isfinite(loss_value) and math.isfinite(norm)):
-            what = f"loss is {loss_value}" if not math.isfinite(loss_value) else f"gradient norm is {norm}"
-            raise WorkerError("UAL_TRAIN_NONFINITE", f"step {k + 1}: {what}; stopped before the update, no model was written",
-                              "lower --lr, set --max-grad-norm 1.0, or look for extreme rows in the data; metrics.jsonl has the steps before it")
-        for g in opt.param_groups:
-            g["lr"] = plan.lr[k]
-        opt.step()
+        loss, norm, tokens = trainer.step(k)
         if rank == 0:
             now = time.perf_counter()
-            emit("step", step=k + 1, loss=loss_value, lr=plan.lr[k], grad_norm=norm, tokens=int(tokens),
+            emit("step", step=k + 1, loss=loss, lr=plan.lr[k], grad_norm=norm, tokens=tokens,
                  tokens_per_s=tokens / (now - ts), elapsed_s=now - t0)
             if plan.save_every > 0 and (k + 1) % plan.save_every == 0 and k + 1 < plan.steps:
-                emit("checkpoint", step=k + 1, dir=save_checkpoint(plan, k + 1, save, opt, named))
+                emit("checkpoint", step=k + 1, dir=trainer.checkpoint(k + 1))
     if rank == 0:
-        save(plan.out)
-        if lora and plan.merge:
-            lora.merge()
-            save_weights(plan.out, model.base_state(), plan.save_dtype, plan.max_shard_size, model.cfg.raw)
+        trainer.finish()
         emit("saved", dir=plan.out)
         emit("done")
     dist.destroy_process_group()

@@ -5,11 +5,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { expect } from 'vitest';
 import type { Need } from './needs.js';
 import { ROOT } from './cli.js';
 import { BatchOrder, prepareTraining, type StepMetrics } from '../../src/train/trainer.js';
 import { lrAt } from '../../src/train/schedule.js';
 import { parseSize } from '../../src/models/shards.js';
+import { SafetensorsReader } from '../../src/models/safetensors.js';
 import type { TrainConfig } from '../../src/train/config.js';
 
 export const PYTHON = '/usr/bin/python3';
@@ -101,6 +103,22 @@ export function runWorker(plan: string, nproc = 1): Promise<WorkerRun> {
     const line = /^UAL_WORKER_ERROR (.*)$/m.exec(stderr);
     done({ status, stdout, stderr, events, steps, error: line ? JSON.parse(line[1]) : null });
   }));
+}
+
+/** A checkpoints/step-N of the worker has the native one's files, optimizer tensor names, Adam step and trainer state. */
+export function expectSameCheckpoint(mine: string, theirs: string, out: string): void {
+  expect(fs.readdirSync(mine).sort()).toEqual(fs.readdirSync(theirs).sort());
+  const [a, b] = [SafetensorsReader.open(path.join(mine, 'optimizer.safetensors')), SafetensorsReader.open(path.join(theirs, 'optimizer.safetensors'))];
+  expect([[...a.entries.keys()].sort(), a.metadata]).toEqual([[...b.entries.keys()].sort(), b.metadata]);
+  a.close();
+  b.close();
+  const state = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'trainer_state.json'), 'utf8'));
+  expect(state(mine)).toEqual({ ...state(theirs), config: { ...state(theirs).config, out } });
+}
+
+/** A run directory's metrics.jsonl (the native engine's per-step record). */
+export function readMetrics(out: string): StepMetrics[] {
+  return fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepMetrics);
 }
 
 /** The largest relative difference between two loss series of equal length. */

@@ -1,6 +1,7 @@
 // The PyTorch worker (python/ual_worker) trains as the native engine does: same checkpoint, rows, order and flags
-// give the same per-step losses (metrics.jsonl) and the same saved files (weights, PEFT adapter, merged model, config)
-// for GPT-2, Llama (GQA) and Qwen2 (q/k/v bias, tied head), full fine-tuning and LoRA, both epsilon styles.
+// give the same per-step losses (metrics.jsonl) and the same saved files (weights, PEFT adapter, merged model, config,
+// checkpoints the native engine resumes from) for GPT-2, Llama (GQA) and Qwen2 (q/k/v bias, tied head), full
+// fine-tuning and LoRA, both epsilon styles.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,20 +11,25 @@ import { train } from '../../src/train/trainer.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { describeWith } from '../helpers/needs.js';
 import { ROOT } from '../helpers/cli.js';
-import { maxRelDiff, needTorch, runWorker, writePlan, type WorkerRun } from '../helpers/worker.js';
+import { expectSameCheckpoint, maxRelDiff, readMetrics, needTorch, runWorker, writePlan, type WorkerRun } from '../helpers/worker.js';
 
 const FIX = path.join(ROOT, 'fixtures', 'torch');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-worker-parity-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const metrics = (out: string) => fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const json = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 /**
- * Every tensor of a weights file in both runs: same names, shapes and dtype; the largest difference beyond what
- * saving allows (bfloat16: float32 weights a rounding error apart may round to neighbours, 2^-7 relative apart).
+ * A weights file of both runs: the same header bytes (names, shapes, dtype, offsets, metadata), and the largest
+ * difference beyond what saving allows (bfloat16: float32 weights a rounding error apart may round to neighbours,
+ * 2^-7 relative apart).
  */
 function weightDiff(a: string, b: string): { diff: number; name: string } {
+  const header = (f: string) => {
+    const raw = fs.readFileSync(f);
+    return raw.subarray(0, 8 + Number(raw.readBigUInt64LE(0))).toString('latin1');
+  };
+  expect(header(b), `${b}: the header is not byte-for-byte the native writer's`).toBe(header(a));
   const wa = readSafetensors(a);
   const wb = readSafetensors(b);
   expect([...wb.keys()].sort()).toEqual([...wa.keys()].sort());
@@ -40,7 +46,7 @@ function weightDiff(a: string, b: string): { diff: number; name: string } {
   return worst;
 }
 
-const common = { data: path.join(FIX, 'data.jsonl'), steps: '8', 'batch-size': '4', lr: '2e-3', seed: '3' };
+const common = { data: path.join(FIX, 'data.jsonl'), steps: '8', 'batch-size': '4', lr: '2e-3', seed: '3', 'save-every': '4' };
 const cases: { name: string; flags: Record<string, string | boolean> }[] = [
   { name: 'gpt2 full, ual paper, accumulation 2, clipping, decay, warmup + cosine',
     flags: { model: 'gpt2', loss: 'ual', 'grad-accum': '2', 'max-grad-norm': '0.5', 'weight-decay': '0.1', 'warmup-steps': '2', 'lr-schedule': 'cosine' } },
@@ -55,28 +61,30 @@ const cases: { name: string; flags: Record<string, string | boolean> }[] = [
 ];
 
 describeWith(needTorch, 'the PyTorch worker matches the native engine', () => {
-  const runs = new Map<string, { native: string; torch: string; run: WorkerRun }>();
-  // the native runs one after the other in this process, the worker runs all at once (each mostly imports torch)
+  const runs = new Map<string, { native: string; torch: string; back: string; run: WorkerRun }>();
+  // the native runs one after the other in this process, the worker runs all at once (each mostly imports torch);
+  // then the native engine resumes from each worker run's checkpoint
   beforeAll(async () => {
     const started: Promise<void>[] = [];
+    const resumes: (() => Promise<unknown>)[] = [];
     for (const { name, flags } of cases) {
       const dir = fs.mkdtempSync(path.join(tmp, 'run-'));
-      const cfg = (out: string) => resolveTrainConfig({ ...common, ...flags, model: path.join(FIX, flags.model as string), out });
-      const native = path.join(dir, 'native');
-      const torch = path.join(dir, 'torch');
+      const cfg = (out: string, resume = '') => resolveTrainConfig({ ...common, ...flags, model: path.join(FIX, flags.model as string), out, resume });
+      const [native, torch, back] = ['native', 'torch', 'back'].map((d) => path.join(dir, d));
       await train(cfg(native));
-      const plan = await writePlan(cfg(torch));
-      started.push(runWorker(plan).then((run) => { runs.set(name, { native, torch, run }); }));
+      started.push(runWorker(await writePlan(cfg(torch))).then((run) => { runs.set(name, { native, torch, back, run }); }));
+      resumes.push(() => train(cfg(back, path.join(torch, 'checkpoints', 'step-4'))));
     }
     await Promise.all(started);
+    for (const resume of resumes) await resume();
   });
 
-  it.each(cases)('$name', ({ name }) => {
-    const { native, torch, run } = runs.get(name)!;
+  it.each(cases)('$name', ({ name, flags }) => {
+    const { native, torch, back, run } = runs.get(name)!;
     expect(run.status, run.stderr).toBe(0);
-    expect(run.events.map((e) => e.event)).toEqual(['start', ...Array(8).fill('step'), 'saved', 'done']);
+    expect(run.events.map((e) => e.event)).toEqual(['start', ...Array(4).fill('step'), 'checkpoint', ...Array(4).fill('step'), 'saved', 'done']);
 
-    const want = metrics(native);
+    const want = readMetrics(native);
     const lossDiff = maxRelDiff(run.steps.map((m) => m.loss), want.map((m) => m.loss));
     expect(run.steps.map((m) => [m.step, m.tokens, m.lr])).toEqual(want.map((m) => [m.step, m.tokens, m.lr]));
     expect(maxRelDiff(run.steps.map((m) => m.grad_norm), want.map((m) => m.grad_norm))).toBeLessThan(1e-4);
@@ -92,5 +100,11 @@ describeWith(needTorch, 'the PyTorch worker matches the native engine', () => {
     for (const f of files.filter((f) => f.endsWith('.json'))) expect(json(path.join(torch, f)), f).toEqual(json(path.join(native, f)));
     console.log(`${name}: max relative loss difference ${lossDiff.toExponential(2)}, max weight difference ${worst.diff.toExponential(2)} (${worst.name})`);
     expect(worst.diff).toBeLessThan(1e-4);
+
+    // its checkpoint is the native one's layout, and the native engine continues from it
+    expectSameCheckpoint(path.join(torch, 'checkpoints', 'step-4'), path.join(native, 'checkpoints', 'step-4'), torch);
+    const resumed = maxRelDiff(readMetrics(back).map((m) => m.loss), run.steps.slice(4).map((m) => m.loss));
+    // a bf16 checkpoint holds rounded weights: resuming from it is close, not exact (see --save-dtype's help)
+    expect(resumed).toBeLessThan(flags['save-dtype'] === 'bf16' ? 1e-4 : 1e-5);
   });
 });
