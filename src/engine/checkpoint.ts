@@ -3,7 +3,7 @@
 // the rerun sees the same input, parameters and random draws (dropout), so it reproduces the forward bit for bit.
 import {
   Tensor, adoptGrad, closeBufferScope, isGradEnabled, noGradProbed, openBufferScope, record, recordSeparately,
-  watchRandom, type RandomSource,
+  dropGrad, releaseBuffer, runTape, setGrad, watchRandom, type RandomSource,
 } from './tensor.js';
 import type { Arr } from './kernels.js';
 
@@ -24,18 +24,21 @@ export function checkpoint(x: Tensor, block: (x: Tensor) => Tensor): Tensor {
     for (const [r, s] of states) r.setState(s);
     const { result: y2, steps } = recordSeparately(() => block(xIn));
     for (const [r, s] of now) r.setState(s); // later forwards (the next micro-batch) continue where they were
-    y2.grad = out.grad;
-    for (let i = steps.length - 1; i >= 0; i--) steps[i]();
+    setGrad(y2, out.grad);
+    runTape(steps);
     const keep: Arr[] = [];
     if (x.requiresGrad && xIn.grad) {
       // the block is x's only consumer in our models, so x has no gradient yet and takes dx's buffer as is
-      if (adoptGrad(x, xIn.grad)) keep.push(xIn.grad);
-      else {
+      if (adoptGrad(x, xIn.grad)) {
+        keep.push(xIn.grad);
+        dropGrad(xIn); // x is its only holder now
+      } else {
         const dx = x.ensureGrad(), g = xIn.grad;
         for (let i = 0; i < dx.length; i++) dx[i] += g[i];
+        releaseBuffer(g);
       }
     }
     closeBufferScope(scope2, keep);
-  });
+  }, out);
   return out;
 }

@@ -26,7 +26,10 @@ export class Tensor {
 
   /** the gradient buffer, allocated (zeroed) on first use; an activation's lives as long as its data (see BufferPool) */
   ensureGrad(): Arr {
-    if (!this.grad) this.grad = pool.owns(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size);
+    if (!this.grad) {
+      this.grad = pool.owns(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size);
+      pool.hold(this.grad);
+    }
     return this.grad;
   }
 
@@ -77,9 +80,26 @@ export function allocKept(like: Arr, n: number): Arr {
 /** Give t the gradient buffer g as its own (no copy) when t has none yet and g lives at least as long as t. */
 export function adoptGrad(t: Tensor, g: Arr): boolean {
   if (t.grad !== null || (pool.owns(g) && !pool.owns(t.data))) return false;
-  t.grad = g;
+  setGrad(t, g);
   return true;
 }
+
+/** Make g t's gradient buffer (t has none): g may be shared with other tensors; each counts as one holder of it. */
+export function setGrad(t: Tensor, g: Arr): void {
+  t.grad = g;
+  pool.hold(g);
+}
+
+/** t lets go of its gradient buffer (shared ones go back to the pool with their last holder). */
+export function dropGrad(t: Tensor): void {
+  if (t.grad) pool.drop(t.grad);
+}
+
+/**
+ * Give a pooled buffer back before its scope closes: nothing may read it again. Backward does this for every
+ * gradient whose producer has run, so a step's gradients take one layer's memory at a time, not the whole model's.
+ */
+export function releaseBuffer(buf: Arr): void { pool.release(buf); }
 
 // ---- the per-step buffer pool ----
 
@@ -93,13 +113,19 @@ export function adoptGrad(t: Tensor, g: Arr): boolean {
  * of faulting in fresh pages. Only code that drops all references to the scope's tensors at its end may open one (the
  * trainer around a micro-batch; checkpoint() around a block).
  */
+/** outermost scopes a free buffer may go untaken before the pool lets it go */
+export const KEEP_ROUNDS = 4;
+
 export class BufferPool {
   depth = 0;
+  private holders = new WeakMap<Arr, number>(); // gradient buffer -> tensors whose .grad it is
+  private released = new WeakSet<Arr>(); // views given back early (releaseBuffer); their scope skips them
   private free = new Map<number, Arr[]>(); // backing arrays by capacity (sizeClass), negative for float64
   private live: Arr[] = []; // views taken and not yet returned, in order (scopes are suffixes)
   private mine = new WeakSet<Arr>(); // views handed out
   private backing = new WeakMap<Arr, Arr>(); // view -> the pooled array it looks into
-  private usedThisRound = new Set<Arr>(); // backing arrays
+  private lastUsed = new Map<Arr, number>(); // backing array -> the round (outermost scope) that last took it
+  private round = 0;
   liveBytes = 0;
   /** the most bytes taken at once since resetPeak(): activations, gradients and scratch of a step */
   peakLiveBytes = 0;
@@ -120,15 +146,44 @@ export class BufferPool {
       back = f64 ? new Float64Array(cap) : new Float32Array(cap);
       this.heldBytes += back.byteLength;
     }
-    const buf = back.length === n ? back : back.subarray(0, n);
+    const buf = back.subarray(0, n); // a view of its own even at full length: release() and close() work per view
     if (reused && zero) buf.fill(0); // alloc()'s callers rely on zeroed memory (accumulating kernels, partial writes)
     this.mine.add(buf);
     this.backing.set(buf, back);
     this.live.push(buf);
-    this.usedThisRound.add(back);
+    this.lastUsed.set(back, this.round);
     this.liveBytes += back.byteLength;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buf;
+  }
+
+  /** one more tensor has buf as its gradient */
+  hold(buf: Arr): void {
+    if (this.mine.has(buf)) this.holders.set(buf, (this.holders.get(buf) ?? 0) + 1);
+  }
+
+  /** a tensor lets go of its gradient buf (its producer's backward ran); the last one gives it back */
+  drop(buf: Arr): void {
+    if (!this.mine.has(buf)) return;
+    const h = (this.holders.get(buf) ?? 1) - 1;
+    if (h > 0) this.holders.set(buf, h);
+    else this.release(buf);
+  }
+
+  release(buf: Arr): void {
+    if (!this.mine.has(buf) || this.released.has(buf)) return;
+    this.released.add(buf);
+    this.mine.delete(buf);
+    this.holders.delete(buf);
+    this.giveBack(this.backing.get(buf) ?? buf);
+  }
+
+  private giveBack(back: Arr): void {
+    this.liveBytes -= back.byteLength;
+    const key = back instanceof Float64Array ? -back.length - 1 : back.length;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(back);
   }
 
   open(): number {
@@ -140,17 +195,13 @@ export class BufferPool {
   close(mark: number, keep: readonly Arr[] = []): void {
     const released = this.live.splice(mark);
     for (const buf of released) {
+      if (this.released.has(buf)) continue; // given back already
       if (keep.includes(buf)) {
         if (this.depth > 1) this.live.push(buf);
         else this.disown(buf); // no enclosing scope will return it: it becomes an ordinary array
         continue;
       }
-      const back = this.backing.get(buf) ?? buf;
-      this.liveBytes -= back.byteLength;
-      const key = back instanceof Float64Array ? -back.length - 1 : back.length;
-      let list = this.free.get(key);
-      if (!list) this.free.set(key, (list = []));
-      list.push(back);
+      this.giveBack(this.backing.get(buf) ?? buf);
     }
     this.depth--;
     if (this.depth === 0) this.dropUnused();
@@ -159,20 +210,35 @@ export class BufferPool {
   private disown(buf: Arr): void {
     const back = this.backing.get(buf) ?? buf;
     this.mine.delete(buf);
-    this.usedThisRound.delete(back);
+    this.lastUsed.delete(back);
     this.liveBytes -= back.byteLength;
     this.heldBytes -= back.byteLength;
   }
 
-  /** buffers no scope since the last outermost close took (an earlier, different shape) are left to the GC */
+  /**
+   * Buffers no step took for KEEP_ROUNDS outermost scopes (an earlier, different shape) are left to the GC. Not at
+   * once: with gradients given back during backward, a shorter batch needs fewer buffers than a longer one, and
+   * dropping the rest would fault them in afresh at the next long batch.
+   */
   private dropUnused(): void {
+    const stale = (b: Arr) => this.round - (this.lastUsed.get(b) ?? -Infinity) >= KEEP_ROUNDS;
     for (const [key, list] of this.free) {
-      const kept = list.filter((b) => this.usedThisRound.has(b));
-      for (const b of list) if (!this.usedThisRound.has(b)) this.heldBytes -= b.byteLength;
+      const kept = list.filter((b) => !stale(b));
+      for (const b of list) {
+        if (!stale(b)) continue;
+        this.heldBytes -= b.byteLength;
+        this.lastUsed.delete(b);
+      }
       if (kept.length) this.free.set(key, kept);
       else this.free.delete(key);
     }
-    this.usedThisRound.clear();
+    this.round++;
+  }
+
+  /** let every free buffer go (between runs: a new model's shapes share nothing with the last one's) */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) { this.heldBytes -= b.byteLength; this.lastUsed.delete(b); }
+    this.free.clear();
   }
 
   resetPeak(): void { this.peakLiveBytes = this.liveBytes; }
@@ -198,11 +264,45 @@ export function closeBufferScope(mark: number, keep: readonly Arr[] = []): void 
 // ---- the tape ----
 
 let gradEnabled = true;
-let tape: (() => void)[] = [];
 
-/** Push a backward closure; called by ops only when some input requires grad. */
-export function record(fn: () => void): void {
-  tape.push(fn);
+/** One backward closure, the tensors it produced and the saved buffers only it reads. */
+export interface TapeStep {
+  fn: () => void;
+  outputs: readonly Tensor[];
+  freeAfter: readonly Arr[];
+}
+let tape: TapeStep[] = [];
+
+/**
+ * Push a backward closure; called by ops only when some input requires grad. `outputs`: the tensors the op made —
+ * once fn has run nothing reads their gradients again (every consumer was recorded later and ran earlier), so
+ * their pooled gradient buffers go back to the pool. `freeAfter`: pooled buffers the op saved for fn alone.
+ */
+export function record(fn: () => void, outputs: Tensor | readonly Tensor[] = [], freeAfter: readonly Arr[] = []): void {
+  tape.push({ fn, outputs: outputs instanceof Tensor ? [outputs] : outputs, freeAfter });
+}
+
+// buffers taken with scratch() by the closure running now (a stack: checkpoint replays a tape inside a closure)
+const scratchStack: Arr[][] = [];
+
+/** A zeroed buffer for the running backward closure alone (e.g. a frozen input's throwaway gradient). */
+export function scratch(like: Arr, n: number): Arr {
+  const buf = alloc(like, n);
+  scratchStack[scratchStack.length - 1]?.push(buf);
+  return buf;
+}
+
+/** Replay recorded closures in reverse, giving each one's dead buffers back to the pool as soon as it has run. */
+export function runTape(steps: readonly TapeStep[]): void {
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const st = steps[i];
+    const mine: Arr[] = [];
+    scratchStack.push(mine);
+    try { st.fn(); } finally { scratchStack.pop(); }
+    for (const o of st.outputs) if (o.grad) pool.drop(o.grad);
+    for (const b of st.freeAfter) pool.release(b);
+    for (const b of mine) pool.release(b);
+  }
 }
 
 export function isGradEnabled(): boolean { return gradEnabled; }
@@ -238,7 +338,7 @@ export function noGradProbed<T>(fn: () => T): { result: T; wanted: boolean } {
 }
 
 /** Run fn with the tape on and a tape of its own: its result and the closures it recorded (the outer tape is kept). */
-export function recordSeparately<T>(fn: () => T): { result: T; steps: (() => void)[] } {
+export function recordSeparately<T>(fn: () => T): { result: T; steps: TapeStep[] } {
   const outer = tape, prevEnabled = gradEnabled;
   tape = [];
   gradEnabled = true;
@@ -278,7 +378,7 @@ export function backward(loss: Tensor): void {
   loss.ensureGrad()[0] = 1;
   const steps = tape;
   tape = [];
-  for (let i = steps.length - 1; i >= 0; i--) steps[i]();
+  runTape(steps);
 }
 
 /** Drop recorded closures without running them (e.g. after a forward pass whose loss was not used). */

@@ -4,10 +4,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope, smoothedCrossEntropy } from '../engine/index.js';
+import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope } from '../engine/index.js';
 import { initConfigJson, initModel, MODEL_PRESETS, modelPreset, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Lora } from '../train/lora.js';
+import { LOSSES } from '../train/losses.js';
 import { UsageError } from '../errors.js';
 import { flags, need, type Values } from '../util/options.js';
 import { Rng } from '../util/rng.js';
@@ -24,6 +25,8 @@ export interface TrainBenchSpec extends InitSpec {
   biasQkv?: boolean;
   /** LoRA adapters on these modules, the base frozen (no gradients for its weights, no optimizer state) */
   lora?: { r: number; targets: string[] };
+  /** the full (B, T, V) logits, then the loss, instead of the fused chunked head + loss (ual train's default) */
+  unfused?: boolean;
 }
 
 export interface TrainBenchResult {
@@ -61,6 +64,7 @@ export const TRAIN_BENCH_FLAGS = flags({
   warmup: { flag: 'warmup', kind: 'int', min: 1, default: 2, arg: 'W', help: 'untimed steps first' },
   loraR: { flag: 'lora-r', kind: 'int', min: 1, help: 'LoRA rank: adapters on --lora-targets, the base frozen' },
   loraTargets: { flag: 'lora-targets', kind: 'string', arg: 'LIST', default: 'q_proj,v_proj', help: 'modules LoRA adapts, comma-separated' },
+  fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'the unfused head: the full (B, T, V) logits, then the loss (ual train --no-fused-loss)' },
 });
 
 const SHAPE_KEYS = ['arch', 'layers', 'd', 'heads', 'kvHeads', 'vocab', 'ffn', 'tie', 'biasQkv'] as const;
@@ -78,7 +82,7 @@ export function presetShape(name: string): Omit<TrainBenchSpec, 'seq' | 'batchSi
 
 /** The spec `ual bench train`'s flags describe: a preset's shape or the shape flags (not both), the run, LoRA. */
 export function trainBenchSpec(o: Values<typeof TRAIN_BENCH_FLAGS>): TrainBenchSpec {
-  const run = { seq: o.seq, batchSize: o.batchSize, steps: o.steps, warmup: o.warmup, ctx: Math.max(o.seq, 64) };
+  const run = { seq: o.seq, batchSize: o.batchSize, steps: o.steps, warmup: o.warmup, ctx: Math.max(o.seq, 64), ...(o.fusedLoss ? {} : { unfused: true }) };
   const lora = o.loraR === undefined ? {} : { lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) } };
   if (o.preset !== undefined) {
     const given = SHAPE_KEYS.filter((k) => o[k] !== undefined && o[k] !== false).map((k) => TRAIN_BENCH_FLAGS[k].flag);
@@ -106,6 +110,7 @@ export function trainBenchArgs(s: TrainBenchSpec): string[] {
   if (s.tie) a.push('--tie');
   if (s.biasQkv) a.push('--bias-qkv');
   if (s.lora) a.push('--lora-r', String(s.lora.r), '--lora-targets', s.lora.targets.join(','));
+  if (s.unfused) a.push('--no-fused-loss');
   return a;
 }
 
@@ -140,14 +145,15 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const rng = new Rng(1);
   const ids = new Int32Array(s.batchSize * s.seq);
   for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(rng.next() * V);
-  const eps = new Float32Array(s.batchSize).fill(0.1);
+  // every position but each row's first is a target, with epsilon 0.1: the loss the trainer runs (--loss ls)
+  const batch = { B: s.batchSize, T: s.seq, ids, labels: ids, eps: new Float32Array(s.batchSize).fill(0.1), targets: s.batchSize * (s.seq - 1), tokens: ids.length };
+  const lossOpts = { epsilon: 0.1, epsStyle: 'paper' as const, fused: !s.unfused };
   const opt = new AdamW(trainable, { lr: 1e-4 });
   const step = () => {
     const t = performance.now();
     opt.zeroGrad();
     const scope = openBufferScope(); // as the trainer does: the step's buffers are reused by the next
-    const { logits } = model.forward(ids, s.batchSize, s.seq);
-    const loss = smoothedCrossEntropy(logits, ids, eps, 'paper');
+    const loss = LOSSES.ls(model.forwardHidden(ids, s.batchSize, s.seq), batch, lossOpts);
     backward(loss);
     closeBufferScope(scope);
     opt.step();
@@ -169,7 +175,7 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const gflop = trainFlopsPerStep(s, matmul + adapters, lora ? matmul : 0) / 1e9;
   const info = nativeInfo();
   return {
-    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}`,
+    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}${s.unfused ? ', unfused head' : ''}`,
     model_type: model.config.modelType,
     tokens_per_s: (s.batchSize * s.seq) / (med / 1000),
     step_ms: med,

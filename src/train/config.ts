@@ -65,7 +65,7 @@ export interface TrainConfig extends EngineConfig {
   maxShardSize: string;
   /** recompute each block's activations in backward instead of keeping them: less memory, same results, slower */
   gradientCheckpointing: boolean;
-  /** the LM head and the loss in chunks of positions (no full (B, T, V) logits): less memory, slower today */
+  /** the LM head and the loss in chunks of positions (no full (B, T, V) logits); --no-fused-loss makes the logits */
   fusedLoss: boolean;
 }
 
@@ -93,7 +93,7 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   saveDtype: 'fp32',
   maxShardSize: DEFAULT_MAX_SHARD_SIZE,
   gradientCheckpointing: false,
-  fusedLoss: false,
+  fusedLoss: true,
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -147,7 +147,7 @@ export const TRAIN_FLAGS = flags({
   saveDtype: { flag: 'save-dtype', kind: SAVE_DTYPE_NAMES, help: 'saved weights (model, merged, step-N; bf16/fp16 round to nearest even, so resuming from them is not exact); optimizer state and adapters stay fp32' },
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
-  fusedLoss: { flag: 'fused-loss', kind: 'bool', help: 'LM head + loss chunked over positions, never the full (B, T, V) logits: ~0.6 GB less\nper 512 tokens at a 152k vocabulary; the same loss to 1e-6; slower today (the head is recomputed in backward)' },
+  fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'make the full (B, T, V) logits, then the loss (by default the LM head and the loss run\nchunked over positions: ~0.6 GB less per 512 tokens at a 152k vocabulary, the same loss to 1e-6)' },
   ...ENGINE_FLAGS,
 }) satisfies TableFor<TrainConfig>;
 
@@ -181,7 +181,7 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
 }
 
 /** options of the native engine that the torch worker does not implement (refused with --engine torch) */
-const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = { fusedLoss: '--fused-loss' };
+const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = { fusedLoss: '--no-fused-loss' };
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation);
  * the engine and its launch settings may change: the same flags train the same model on any engine and world size */

@@ -13,7 +13,7 @@ export interface LossOptions {
   /** the single epsilon of 'ls' */
   epsilon: number;
   epsStyle: EpsStyle;
-  /** chunk the head and the loss over positions (--fused-loss) */
+  /** chunk the head and the loss over positions (the default; --no-fused-loss turns it off) */
   fused?: boolean;
 }
 

@@ -38,7 +38,7 @@ describe('engine flags', () => {
   it('torch-only flags are refused with the native engine, native-only ones with torch', () => {
     expect(usage({ 'nproc-per-node': '2' })).toBe('ual train: --nproc-per-node applies to --engine torch only');
     expect(usage({ engine: 'native', device: 'cpu', python: '/usr/bin/python3' })).toBe('ual train: --device, --python apply to --engine torch only');
-    expect(usage({ engine: 'torch', 'fused-loss': true })).toBe('ual train: --fused-loss applies to --engine native only');
+    expect(usage({ engine: 'torch', 'no-fused-loss': true })).toBe('ual train: --no-fused-loss applies to --engine native only');
   });
 
   it('--batch-size must split over nproc-per-node × nnodes; launch settings must fit together', () => {

@@ -11,9 +11,39 @@ function accScratch(n: number): Float64Array {
   if (accRow.length < n) accRow = new Float64Array(Math.max(n, 2 * accRow.length));
   return accRow;
 }
+let smRow = new Float64Array(0);
 function aScratch(n: number): Float64Array {
   if (aRow.length < n) aRow = new Float64Array(Math.max(n, 2 * aRow.length));
   return aRow;
+}
+
+/**
+ * The causal softmax of query i of (batch b, head h) over keys 0..last into p[0..last] (scale 1/sqrt(hd)); returns
+ * last. Forward and the backward that recomputes what forward did not keep both call it, so they agree bit for bit.
+ */
+function softmaxRow(
+  q: Arr, k: Arr, p: Float64Array | Float32Array, b: number, i: number, h: number, kvh: number,
+  Tq: number, Tk: number, H: number, KV: number, hd: number,
+): number {
+  const scale = 1 / Math.sqrt(hd);
+  const qo = ((b * Tq + i) * H + h) * hd;
+  const last = Tk - Tq + i; // this query's absolute position: it sees keys 0..last
+  if (smRow.length < Tk) smRow = new Float64Array(Math.max(Tk, 2 * smRow.length));
+  const e = smRow; // unrounded scores and exponentials
+  let max = -Infinity;
+  for (let j = 0; j <= last; j++) {
+    const ko = ((b * Tk + j) * KV + kvh) * hd;
+    let s = 0;
+    for (let d = 0; d < hd; d++) s += q[qo + d] * k[ko + d];
+    s *= scale;
+    e[j] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let j = 0; j <= last; j++) { const x = Math.exp(e[j] - max); e[j] = x; sum += x; }
+  const inv = 1 / sum;
+  for (let j = 0; j <= last; j++) p[j] = e[j] * inv;
+  return last;
 }
 
 /**
@@ -255,7 +285,6 @@ export const jsKernels: Kernels = {
   },
 
   attentionForward(q, k, v, out, probs, B, Tq, Tk, H, KV, hd) {
-    const scale = 1 / Math.sqrt(hd);
     const group = H / KV;
     const p = accScratch(Tk);
     const o = aScratch(hd);
@@ -264,23 +293,10 @@ export const jsKernels: Kernels = {
         const kvh = Math.floor(h / group);
         for (let i = 0; i < Tq; i++) {
           const qo = ((b * Tq + i) * H + h) * hd;
-          const last = Tk - Tq + i; // this query's absolute position: it sees keys 0..last
-          let max = -Infinity;
-          for (let j = 0; j <= last; j++) {
-            const ko = ((b * Tk + j) * KV + kvh) * hd;
-            let s = 0;
-            for (let d = 0; d < hd; d++) s += q[qo + d] * k[ko + d];
-            s *= scale;
-            p[j] = s;
-            if (s > max) max = s;
-          }
-          let sum = 0;
-          for (let j = 0; j <= last; j++) { const e = Math.exp(p[j] - max); p[j] = e; sum += e; }
-          const inv = 1 / sum;
+          const last = softmaxRow(q, k, p, b, i, h, kvh, Tq, Tk, H, KV, hd);
           o.fill(0, 0, hd);
           for (let j = 0; j <= last; j++) {
-            const pj = p[j] * inv;
-            p[j] = pj;
+            const pj = p[j];
             const vo = ((b * Tk + j) * KV + kvh) * hd;
             for (let d = 0; d < hd; d++) o[d] += pj * v[vo + d];
           }
@@ -299,18 +315,26 @@ export const jsKernels: Kernels = {
     const scale = 1 / Math.sqrt(hd);
     const group = H / KV;
     const dp = accScratch(Tk);
+    // the recomputed softmax row when probs were not kept, in probs' dtype: the same values backward would have read
+    const row = probs ? null : q instanceof Float64Array ? new Float64Array(Tk) : new Float32Array(Tk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
         const kvh = Math.floor(h / group);
         for (let i = 0; i < Tq; i++) {
           const qo = ((b * Tq + i) * H + h) * hd;
-          const po = ((b * H + h) * Tq + i) * Tk;
           const last = Tk - Tq + i;
+          let P: ArrayLike<number>, po: number;
+          if (row) {
+            softmaxRow(q, k, row, b, i, h, kvh, Tq, Tk, H, KV, hd);
+            P = row; po = 0;
+          } else {
+            P = probs!; po = ((b * H + h) * Tq + i) * Tk;
+          }
           // dP_j = dout . v_j ; dv_j += P_j dout ; softmax backward: dS_j = P_j (dP_j - sum_j P_j dP_j)
           let dot = 0;
           for (let j = 0; j <= last; j++) {
             const vo = ((b * Tk + j) * KV + kvh) * hd;
-            const pj = probs[po + j];
+            const pj = P[po + j];
             let s = 0;
             for (let d = 0; d < hd; d++) {
               s += dout[qo + d] * v[vo + d];
@@ -320,7 +344,7 @@ export const jsKernels: Kernels = {
             dot += pj * s;
           }
           for (let j = 0; j <= last; j++) {
-            const ds = probs[po + j] * (dp[j] - dot) * scale;
+            const ds = P[po + j] * (dp[j] - dot) * scale;
             const ko = ((b * Tk + j) * KV + kvh) * hd;
             for (let d = 0; d < hd; d++) {
               dq[qo + d] += ds * k[ko + d];

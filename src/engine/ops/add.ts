@@ -31,6 +31,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
       if (n === m) for (let j = 0; j < m; j++) db[j] += dy[j];
       else addColumnSums(kernelsFor(dy), dy, db, n / m, m);
     }
-  });
+  }, y);
   return y;
 }

@@ -1,6 +1,6 @@
 // attention: causal scaled-dot-product attention with grouped-query heads (H query heads share KV key/value
 // heads). Tq < Tk is the KV-cache case: the queries are the last Tq positions of the Tk-long sequence.
-import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, scratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
 export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
@@ -28,10 +28,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   record(() => {
     if (!y.grad) return;
     // the kernel writes all three; frozen inputs' gradients land in throwaway buffers
-    const dq = q.requiresGrad ? q.ensureGrad() : alloc(q.data, q.size);
-    const dk = k.requiresGrad ? k.ensureGrad() : alloc(q.data, k.size);
-    const dv = v.requiresGrad ? v.ensureGrad() : alloc(q.data, v.size);
+    const dq = q.requiresGrad ? q.ensureGrad() : scratch(q.data, q.size);
+    const dk = k.requiresGrad ? k.ensureGrad() : scratch(q.data, k.size);
+    const dv = v.requiresGrad ? v.ensureGrad() : scratch(q.data, v.size);
     kern.attentionBackward(y.grad, q.data, k.data, v.data, probs, dq, dk, dv, B, Tq, Tk, H, KV, hd);
-  });
+  }, y, [probs]); // the softmax is read by this closure only
   return y;
 }

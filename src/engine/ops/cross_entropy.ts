@@ -1,7 +1,7 @@
 // smoothedCrossEntropy: the UAL training loss (per-row label smoothing, arXiv 2406.04854) exactly as torch_ref.py's
 // `smoothed_ce`; one fused kernel call also computes d loss / d logits, so no (B, T, V) target tensor is built.
 import { EPS_STYLE_HF, EPS_STYLE_PAPER, type Arr } from '../kernels.js';
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer, setGrad } from '../tensor.js';
 import { checkRank, describe, fail } from './util.js';
 
 export type EpsStyle = 'paper' | 'hf';
@@ -89,12 +89,13 @@ export function smoothedCrossEntropy(
     }
     if (logits.grad === null && g === 1) {
       // the common case (loss.backward() straight from this loss): adopt the buffer rather than copy V-wide rows
-      logits.grad = dlogits;
+      setGrad(logits, dlogits);
       return;
     }
     const dl = logits.ensureGrad();
     const n = N * V;
     for (let i = 0; i < n; i++) dl[i] += g * dlogits[i];
-  });
+    releaseBuffer(dlogits);
+  }, loss);
   return loss;
 }

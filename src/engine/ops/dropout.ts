@@ -24,7 +24,7 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
       const dx = x.ensureGrad();
       const dy = y.grad;
       for (let i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
-    });
+    }, y);
   }
   return y;
 }

@@ -26,6 +26,6 @@ export function embedding(table: Tensor, ids: Int32Array, shape: number[]): Tens
   const saved = ids.slice();
   record(() => {
     if (y.grad) k.embeddingBackward(saved, y.grad, table.ensureGrad(), N, C);
-  });
+  }, y);
   return y;
 }

@@ -11,6 +11,6 @@ export function gelu(x: Tensor): Tensor {
 
   record(() => {
     if (y.grad) k.geluBackward(y.grad, x.data, x.ensureGrad(), n);
-  });
+  }, y);
   return y;
 }

@@ -34,6 +34,6 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: LinearLay
       else k.gemm(true, false, I, O, N, 1, x.data, 0, dy, 0, 1, dw, 0, 1, 0, 0, 0); // (I, O) = x^T dy
     }
     if (b && b.requiresGrad) addColumnSums(k, dy, b.ensureGrad(), N, O); // db (O) += column sums of dy
-  });
+  }, y);
   return y;
 }

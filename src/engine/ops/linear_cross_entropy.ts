@@ -6,12 +6,16 @@
 // (gold logit, logsumexp, sum of logits) and overwrites them in place with dlogits = scale · (softmax - q);
 // dh_chunk = dlogits · W and dW += dlogitsᵀ · h_chunk. Only one chunk's logits exist at a time.
 //
-// Where the work happens: forward computes only the loss (one GEMM per chunk). Backward recomputes each chunk's
-// logits (as Cut Cross-Entropy does) and turns them into both gradients with the upstream gradient already known.
-// Computing the gradients in forward instead (Liger) would save that GEMM but needs a private (V, C) dW buffer: our
-// gradients persist across steps and micro-batches (zeroGrad fills, the trainer scales by each micro-batch's token
-// share), so dW could not go straight into W.grad, and for Qwen2.5-0.5B that buffer (544 MB) outweighs the logits
-// it replaces at T ≈ 512.
+// Where the work happens: like smoothedCrossEntropy, the gradients are computed in forward, while each chunk's
+// logits exist (Liger Kernel's order): per chunk one GEMM for the logits, one for dh_chunk = dlogits · W and, when the
+// head trains, one for dW; backward only scales them by the upstream gradient g (the loss is linear in its seed, so
+// computing them at g = 1 and scaling later is exact up to one rounding). That is the same three GEMMs as the unfused
+// head (forward logits, backward dh and dW) with no (B, T, V) buffer. dh is kept packed, (M, C) for the M target
+// positions; dW needs a private (V, C) buffer because our gradients accumulate across micro-batches (zeroGrad fills,
+// the trainer seeds each micro-batch's loss with its token share), so it cannot be written into W.grad before g is
+// known — the same buffer the unfused head's dW needs, and only when the head trains (never with LoRA).
+// Recomputing the logits in backward instead (Cut Cross-Entropy) saves that buffer but costs a fourth GEMM, the
+// largest of the step at a 152k vocabulary: measured 1.6x slower per step on the Qwen2.5-0.5B shape.
 //
 // Only positions that have a target go through the head: prompt tokens masked with -100, padding and each row's
 // last position cost nothing.
@@ -22,7 +26,7 @@
 // lse - (1-eps)·x_gold - eps·Σ_k probs_k·x_{ids_k} and its gradient scale · (softmax - (1-eps)·onehot(gold) - eps·q),
 // a scatter of k values per row into dlogits; the GEMMs around it do not change.
 import type { Arr } from '../kernels.js';
-import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer } from '../tensor.js';
 import { shiftTargets, type EpsStyle } from './cross_entropy.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
@@ -78,52 +82,48 @@ export function linearCrossEntropy(
   const tg = packTargets(targets, epsRows, count, hidden.data);
   const k = kernelsFor(hidden.data);
   const h = hidden.data, w = weight.data;
+  const grad = needsGrad(hidden, weight);
   const hc = alloc(h, rows * C); // (rows, C): the chunk's hidden rows, gathered
   const logits = alloc(h, rows * V); // (rows, V): the only logits buffer; becomes dlogits in place
   const losses = alloc(h, rows); // (rows)
-
-  /** logits of packed rows [r0, r0 + m), then the kernel: losses, and dlogits in place when gradScale is given */
-  const chunk = (r0: number, m: number, gradScale: number | null): void => {
-    for (let i = 0; i < m; i++) {
-      const n = tg.pos[r0 + i];
-      hc.set(h.subarray(n * C, (n + 1) * C), i * C);
-    }
-    k.gemm(false, true, m, V, C, 1, hc, 0, w, 0, 0, logits, 0, 1, 0, 0, 0);
-    k.crossEntropy(logits, tg.gold.subarray(r0, r0 + m), tg.eps.subarray(r0, r0 + m), m, V, styleCode,
-      losses, gradScale === null ? null : logits, gradScale ?? 0);
-  };
+  // gradients at a seed of 1, scaled by the real seed in backward
+  const dhPacked = grad && hidden.requiresGrad && count > 0 ? alloc(h, count * C) : null; // (M, C)
+  const dwOwn = grad && weight.requiresGrad && count > 0 ? alloc(h, V * C) : null; // (V, C)
 
   let sum = 0;
   for (let r0 = 0; r0 < count; r0 += rows) {
     const m = Math.min(rows, count - r0);
-    chunk(r0, m, null);
+    for (let i = 0; i < m; i++) {
+      const n = tg.pos[r0 + i];
+      hc.set(h.subarray(n * C, (n + 1) * C), i * C);
+    }
+    k.gemm(false, true, m, V, C, 1, hc, 0, w, 0, 0, logits, 0, 1, 0, 0, 0); // (m, V) = h_chunk · Wᵀ
+    k.crossEntropy(logits, tg.gold.subarray(r0, r0 + m), tg.eps.subarray(r0, r0 + m), m, V, styleCode,
+      losses, grad ? logits : null, 1 / count);
     for (let i = 0; i < m; i++) sum += losses[i];
+    if (dhPacked) k.gemm(false, false, m, C, V, 1, logits, 0, w, 0, 0, dhPacked, r0 * C, 1, 0, 0, 0); // dlogits · W
+    if (dwOwn) k.gemm(true, false, V, C, m, 1, logits, 0, hc, 0, 1, dwOwn, 0, 1, 0, 0, 0); // (V, C) += dlogitsᵀ · h
   }
+  for (const b of [hc, logits, losses]) releaseBuffer(b); // the chunk buffers are dead once the gradients are made
   const out = alloc(h, 1);
   out[0] = count > 0 ? sum / count : 0; // no targets: loss 0 and zero gradient, not 0/0
-  const loss = new Tensor(out, [], needsGrad(hidden, weight));
-  if (!loss.requiresGrad) return loss;
+  const loss = new Tensor(out, [], grad);
+  if (!grad) return loss;
 
   record(() => {
     const g = loss.grad ? loss.grad[0] : 0;
     // upstream ops still see a (zero) gradient when nothing is predicted
     const dh = hidden.requiresGrad ? hidden.ensureGrad() : null; // (B, T, C)
     const dw = weight.requiresGrad ? weight.ensureGrad() : null; // (V, C); null when the head is frozen (LoRA)
-    if (count === 0 || g === 0) return;
-    const dhc = dh ? alloc(h, rows * C) : null; // (rows, C)
-    for (let r0 = 0; r0 < count; r0 += rows) {
-      const m = Math.min(rows, count - r0);
-      chunk(r0, m, g / count);
-      if (dh && dhc) {
-        k.gemm(false, false, m, C, V, 1, logits, 0, w, 0, 0, dhc, 0, 1, 0, 0, 0); // (m, C) = dlogits · W
-        for (let i = 0; i < m; i++) {
-          const o = tg.pos[r0 + i] * C;
-          for (let c = 0; c < C; c++) dh[o + c] += dhc[i * C + c];
-        }
+    if (g === 0) return;
+    if (dh && dhPacked) {
+      for (let i = 0; i < count; i++) {
+        const o = tg.pos[i] * C, p = i * C;
+        for (let c = 0; c < C; c++) dh[o + c] += g * dhPacked[p + c];
       }
-      if (dw) k.gemm(true, false, V, C, m, 1, logits, 0, hc, 0, 1, dw, 0, 1, 0, 0, 0); // (V, C) += dlogitsᵀ · h
     }
-  });
+    if (dw && dwOwn) for (let j = 0; j < dw.length; j++) dw[j] += g * dwOwn[j];
+  }, loss, [dhPacked, dwOwn].filter((b) => b !== null));
   return loss;
 }
 

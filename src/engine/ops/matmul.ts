@@ -65,6 +65,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         k.gemm(true, transA, N, K, M, 1, dC, 0, a.data, 0, 1, dB, 0, batch, sC, sA, sB);
       }
     }
-  });
+  }, y);
   return y;
 }

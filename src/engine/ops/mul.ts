@@ -22,6 +22,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
       const db = b.ensureGrad();
       for (let i = 0; i < n; i++) db[i] += dy[i] * A[i];
     }
-  });
+  }, y);
   return y;
 }

@@ -16,6 +16,6 @@ export function rope(x: Tensor, pos0: number, theta: number): Tensor {
 
   record(() => {
     if (y.grad) k.ropeBackward(y.grad, x.ensureGrad(), B, T, H, hd, pos0, theta);
-  });
+  }, y);
   return y;
 }

@@ -13,6 +13,6 @@ export function scale(a: Tensor, s: number): Tensor {
     if (!dy) return;
     const da = a.ensureGrad();
     for (let i = 0; i < n; i++) da[i] += dy[i] * s;
-  });
+  }, y);
   return y;
 }

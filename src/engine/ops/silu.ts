@@ -30,6 +30,6 @@ export function silu(x: Tensor): Tensor {
     if (!y.grad) return;
     const one = constant(ones, x.data, n, 1);
     k.swigluBackward(y.grad, x.data, one, x.ensureGrad(), constant(sinks, x.data, n, 0), n);
-  });
+  }, y);
   return y;
 }

@@ -37,6 +37,6 @@ export function split(x: Tensor, sizes: number[]): Tensor[] {
       }
       off += S;
     }
-  });
+  }, parts);
   return parts;
 }
