@@ -133,8 +133,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: Optional[i
 
 
 class CausalLM(nn.Module):
-    """What the trainer uses: forward(ids) -> logits, the linear layers adapters attach to, the base weights under
-    their checkpoint names, and per-block gradient checkpointing."""
+    """What the trainer uses: forward(ids) -> (the final hidden states (B, T, C) after the last norm, the head weight
+    (V, C)) for the loss to apply the head itself (fused and chunked, or not: src/models' forwardHidden), the linear
+    layers adapters attach to, the base weights under their checkpoint names, and per-block gradient checkpointing."""
 
     family = ""
     prefix = ""  # the body prefix transformers adds ("transformer.", "model."); lm_head has none
@@ -200,11 +201,11 @@ class Gpt2(CausalLM):
     def ignored(self, key: str) -> bool:
         return key.endswith(".attn.bias") or key.endswith(".attn.masked_bias") or key == "lm_head.weight"
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
         for block in self.h:
             x = self.run_block(block, x)
-        return F.linear(self.ln_f(x), self.wte.weight)  # (B, T, V)
+        return self.ln_f(x), self.wte.weight  # (B, T, C), the tied head (V, C)
 
 
 class RMSNorm(nn.Module):
@@ -271,7 +272,7 @@ class Llama(CausalLM):
     def ignored(self, key: str) -> bool:
         return key.endswith("rotary_emb.inv_freq") or (self.cfg.tie_word_embeddings and key == "lm_head.weight")
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         hd, T = self.cfg.head_dim, ids.shape[1]
         inv = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, hd, 2, device=ids.device).float() / hd))
         ang = torch.outer(torch.arange(T, device=ids.device).float(), inv)
@@ -280,8 +281,8 @@ class Llama(CausalLM):
         x = self.embed_tokens(ids)
         for layer in self.layers:
             x = self.run_block(layer, x, cos, sin)
-        x = self.norm(x)
-        return self.lm_head(x) if self.lm_head is not None else F.linear(x, self.embed_tokens.weight)  # (B, T, V)
+        head = self.lm_head.weight if self.lm_head is not None else self.embed_tokens.weight  # (V, C)
+        return self.norm(x), head  # (B, T, C)
 
 
 def load_model(directory: str, device: torch.device) -> CausalLM:

@@ -51,6 +51,8 @@ class Plan:
     save_dtype: str
     max_shard_size: int
     gradient_checkpointing: bool
+    fused_loss: bool
+    threads: int
     device: str
     dtype: str
     resume: Optional[str]
@@ -167,6 +169,7 @@ def load_plan(file: str, world_size: int) -> Plan:
         max_grad_norm=p.num("max_grad_norm"), seed=p.int("seed"), lora=lora, merge=p.bool("merge"),
         save_every=p.int("save_every"), save_dtype=p.choice("save_dtype", "fp32", "bf16", "fp16"),
         max_shard_size=p.int("max_shard_size", 1), gradient_checkpointing=p.bool("gradient_checkpointing"),
+        fused_loss=p.bool("fused_loss"), threads=p.int("threads"),
         device=p.choice("device", "auto", "cpu", "cuda"), dtype=p.choice("dtype", "fp32", "bf16"),
         resume=p.path("resume", nullable=True), pad_id=p.int("pad_id"), config=config, rows=rows, vocab_size=vocab,
         tokens=_array(directory, "tokens", total), labels=_array(directory, "labels", total), offsets=offsets,

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .atomic import write_dir_atomic, write_files_atomic
 from .errors import WorkerError
 from .lora import Lora
-from .loss import smoothed_ce_sum
+from .loss import fused_ce_sum, unfused_ce_sum
 from .models import CausalLM, load_model
 from .plan import Plan, load_plan
 from .safetensors import SafetensorsFile, safetensors_writer, save_weights
@@ -99,6 +99,19 @@ def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], N
     return model, lora, named
 
 
+class Objective(torch.nn.Module):
+    """What DDP runs per micro-step: the model's final hidden states through the head and the smoothed loss, summed
+    over the target tokens; the loss is part of the forward DDP wraps, so autocast covers forward and loss alike."""
+
+    def __init__(self, model: CausalLM, style: str, fused: bool) -> None:
+        super().__init__()
+        self.model, self.style, self.loss = model, style, fused_ce_sum if fused else unfused_ce_sum
+
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        hidden, head = self.model(ids)
+        return self.loss(hidden, head, labels, eps, self.style)
+
+
 def make_optimizer(plan: Plan, named: Named) -> torch.optim.AdamW:
     """torch's AdamW; no decay on 1-D tensors (biases, norm weights) unless decay_all (decayFor in trainer.ts)."""
     decay = [p for _, p in named if plan.decay_all or p.dim() > 1]
@@ -132,11 +145,13 @@ class Trainer:
     def __init__(self, plan: Plan, rank: int, world: int, device: torch.device) -> None:
         self.plan, self.rank, self.world, self.device = plan, rank, world, device
         self.model, self.lora, self.named = build(plan, device)
-        self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        objective = Objective(self.model, plan.eps_style, plan.fused_loss)
+        self.ddp = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
         self.opt = make_optimizer(plan, self.named)
         if plan.resume:
             load_optimizer(self.opt, self.named, plan.resume)
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if plan.dtype == "bf16" else nullcontext()
+        # bf16: autocast around forward and loss on the rank's device (pick_device allows it on CUDA only)
+        self.autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=plan.dtype == "bf16")
 
     def step(self, k: int) -> Tuple[float, float, int]:
         """Optimizer step k (0-based): returns the step's loss and gradient norm (both over all ranks) and its tokens."""
@@ -156,9 +171,8 @@ class Trainer:
         local = 0.0
         for a, batch in enumerate(batches):
             with self.ddp.no_sync() if a < ga - 1 else nullcontext():
-                with self.autocast:
-                    logits = self.ddp(batch.ids.to(self.device))
-                loss = smoothed_ce_sum(logits, batch.labels.to(self.device), batch.eps.to(self.device), plan.eps_style)
+                with self.autocast():
+                    loss = self.ddp(batch.ids.to(self.device), batch.labels.to(self.device), batch.eps.to(self.device))
                 (loss * scale).backward()
             local += loss.item()
         total = torch.tensor([local], dtype=torch.float64, device=self.device)
@@ -215,11 +229,14 @@ def train(plan_file: str) -> None:
                           f"python -m ual_worker.launch --standalone --nproc_per_node 1 -m ual_worker {plan_file}")
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     plan = load_plan(plan_file, world)
+    if plan.threads > 0:
+        torch.set_num_threads(plan.threads)
     device, backend = pick_device(plan, int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
     trainer = Trainer(plan, rank, world, device)
     if rank == 0:
-        emit("start", world_size=world, device=device.type, dtype=plan.dtype, torch=torch.__version__, backend=backend)
+        emit("start", world_size=world, device=device.type, dtype=plan.dtype, torch=torch.__version__, backend=backend,
+             threads=torch.get_num_threads())
     t0 = time.perf_counter()
     for k in range(plan.first, plan.steps):
         ts = time.perf_counter()

@@ -39,7 +39,8 @@ export const command: Command = {
     } finally {
       (bar as Progress | null)?.stop();
     }
-    process.stderr.write(`ual train: ${result.steps} steps, final loss ${result.final_loss.toFixed(4)}, ${Math.round(result.tokens_per_s)} tokens/s; wrote ${result.out}\n`);
+    process.stderr.write(result.note ? `ual train: ${result.note}\n`
+      : `ual train: ${result.steps} steps, final loss ${result.final_loss.toFixed(4)}, ${Math.round(result.tokens_per_s)} tokens/s; wrote ${result.out}\n`);
     if (raw.json) printJson(result);
     return 0;
   },

@@ -163,6 +163,23 @@ export function loadParams(cfg: ModelConfig, specs: ParamSpec[], naming: Naming,
   }
 }
 
+/**
+ * The linear layers adapters can attach to (every 2-D weight but embeddings and the head), in module order, from the
+ * architecture's specs and the name each weight has in the checkpoint (`storedOf`): no weight is needed.
+ */
+export function linearModulesOf(cfg: ModelConfig, specs: ParamSpec[], storedOf: (key: string) => string): LinearModule[] {
+  const out: LinearModule[] = [];
+  for (const s of specs) {
+    if (s.shape.length !== 2 || !s.key.endsWith('.weight') || /(^|\.)(wte|wpe|embed_tokens|lm_head)\./.test(s.key)) continue;
+    const key = s.key.slice(0, -'.weight'.length);
+    const stored = storedOf(s.key).slice(0, -'.weight'.length);
+    const layout = cfg.family === 'gpt2' ? 'in_out' : 'out_in';
+    const [a, b] = s.shape;
+    out.push({ key, stored, layout, inFeatures: layout === 'in_out' ? a : b, outFeatures: layout === 'in_out' ? b : a });
+  }
+  return out;
+}
+
 /** Fresh weights: N(0, 0.02) for matrices and embeddings, 1 for norm scales, 0 for biases; seeded. */
 export function initParams(specs: ParamSpec[], naming: Naming, seed: number): ParamTable {
   const rng = new Rng(seed);
@@ -215,18 +232,9 @@ export abstract class BaseModel implements AdaptableLM {
    */
   readonly adapters = new Map<string, (x: Tensor) => Tensor>();
 
-  /** The linear layers adapters can attach to (every 2-D weight but embeddings and the head). */
+  /** The linear layers adapters can attach to (linearModulesOf this model). */
   linearModules(): LinearModule[] {
-    const out: LinearModule[] = [];
-    for (const s of this.specs) {
-      if (s.shape.length !== 2 || !s.key.endsWith('.weight') || /(^|\.)(wte|wpe|embed_tokens|lm_head)\./.test(s.key)) continue;
-      const key = s.key.slice(0, -'.weight'.length);
-      const stored = this.table.stored.get(s.key)!.slice(0, -'.weight'.length);
-      const layout = this.config.family === 'gpt2' ? 'in_out' : 'out_in';
-      const [a, b] = s.shape;
-      out.push({ key, stored, layout, inFeatures: layout === 'in_out' ? a : b, outFeatures: layout === 'in_out' ? b : a });
-    }
-    return out;
+    return linearModulesOf(this.config, this.specs, (key) => this.table.stored.get(key)!);
   }
 
   gradientCheckpointing = false;

@@ -40,7 +40,8 @@ export async function torchEngineBench(dir: string, s: TrainBenchSpec, steps: nu
     const step = median(ms.slice(warmup));
     return {
       engine: `torch ${String(worker.start.torch)} engine (ual_worker via torchrun, 1 rank, ${String(worker.start.device)}, ${String(worker.start.backend)})${s.lora ? ` + LoRA r ${s.lora.r}` : ''}`,
-      threads, tokens_per_s: (s.batchSize * s.seq) / (step / 1000), step_ms: step, first_step_ms: ms[0], peak_rss_mb: worker.peak_rss_mb,
+      // the intra-op threads the rank ran with (its start event), not only the ones asked for
+      threads: Number(worker.start.threads), tokens_per_s: (s.batchSize * s.seq) / (step / 1000), step_ms: step, first_step_ms: ms[0], peak_rss_mb: worker.peak_rss_mb,
     };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

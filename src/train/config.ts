@@ -147,7 +147,7 @@ export const TRAIN_FLAGS = flags({
   saveDtype: { flag: 'save-dtype', kind: SAVE_DTYPE_NAMES, help: 'saved weights (model, merged, step-N; bf16/fp16 round to nearest even, so resuming from them is not exact); optimizer state and adapters stay fp32' },
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
-  fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'make the full (B, T, V) logits, then the loss (by default the LM head and the loss run\nchunked over positions: ~0.6 GB less per 512 tokens at a 152k vocabulary, the same loss to 1e-6)' },
+  fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'make the full (B, T, V) logits, then the loss (by default the LM head and the loss run\nchunked over positions, on either engine: ~0.6 GB less per 512 tokens at a 152k vocabulary, the same loss to 1e-6)' },
   ...ENGINE_FLAGS,
 }) satisfies TableFor<TrainConfig>;
 
@@ -180,8 +180,8 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
   return cfg;
 }
 
-/** options of the native engine that the torch worker does not implement (refused with --engine torch) */
-const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = { fusedLoss: '--no-fused-loss' };
+/** options of the native engine that the torch worker does not implement (refused with --engine torch): none today */
+const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = {};
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation);
  * the engine and its launch settings may change: the same flags train the same model on any engine and world size */

@@ -20,13 +20,13 @@ export interface EngineConfig {
   device: 'auto' | 'cpu' | 'cuda';
   /** bf16 = autocast on CUDA; master weights, optimizer state and the saved fp32 checkpoint stay fp32 */
   dtype: 'fp32' | 'bf16';
-  /** the python that has torch */
+  /** the python that has torch; '' = the first of python3 and /usr/bin/python3 whose torch is >= 1.13 */
   python: string;
 }
 
 export const ENGINE_DEFAULTS: Readonly<EngineConfig> = Object.freeze({
   engine: 'native', nprocPerNode: 1, nnodes: 1, nodeRank: 0, masterAddr: '', masterPort: 29500, rdzvEndpoint: '',
-  device: 'auto', dtype: 'fp32', python: 'python3',
+  device: 'auto', dtype: 'fp32', python: '',
 });
 
 const GROUP = 'engine (--engine torch: PyTorch DDP via torchrun; README "Beyond one machine")';
@@ -41,7 +41,7 @@ export const ENGINE_FLAGS = flags({
   rdzvEndpoint: { flag: 'rdzv-endpoint', kind: 'string', arg: 'HOST:PORT', group: GROUP, help: 'c10d rendezvous instead of --master-addr/--node-rank' },
   device: { flag: 'device', kind: ['auto', 'cpu', 'cuda'], group: GROUP, help: 'auto: CUDA when torch sees a GPU (NCCL), else CPU (gloo)' },
   dtype: { flag: 'dtype', kind: ['fp32', 'bf16'], group: GROUP, help: 'bf16: autocast on CUDA (weights and optimizer stay fp32)' },
-  python: { flag: 'python', kind: 'string', arg: 'PATH', group: GROUP, help: 'the python with torch >= 1.13' },
+  python: { flag: 'python', kind: 'string', arg: 'PATH', group: GROUP, help: 'the python with torch >= 1.13 (default: the first of python3, /usr/bin/python3 that has it)' },
 });
 
 /** the keys only the torch engine reads */

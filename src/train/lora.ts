@@ -28,56 +28,40 @@ const GPT2_EQUIVALENT: Record<string, string> = {
 
 interface Adapter { module: LinearModule; A: Tensor; B: Tensor }
 
-export class Lora {
-  readonly opts: LoraOptions;
-  readonly adapters: Adapter[] = [];
-  private rng = new Rng(0);
-  private training = true;
+/** The model LoRA's targets are chosen in: its family (GPT-2's names map) and type (named in errors). */
+type ModelKind = Pick<AdaptableLM['config'], 'family' | 'modelType'>;
 
-  private constructor(private model: AdaptableLM, opts: LoraOptions, seed: number) {
-    if (!Number.isInteger(opts.r) || opts.r < 1) throw new UsageError(`--lora-r must be a positive integer, got ${opts.r}`);
-    if (!(opts.dropout >= 0 && opts.dropout < 1)) throw new UsageError(`--lora-dropout must be in [0, 1), got ${opts.dropout}`);
-    this.opts = opts;
-    const modules = selectModules(model, opts.targets);
+/**
+ * LoRA's settings and tensors apart from any model: drawn from the seed (or read from a PEFT adapter) for a list of
+ * linear modules, saved in PEFT's layout. The torch engine makes them from the checkpoint's headers alone
+ * (checkpointLinearModules), the native engine's Lora from the loaded model: the same modules give the same tensors.
+ */
+export class LoraWeights {
+  constructor(readonly opts: LoraOptions, readonly kind: ModelKind, readonly adapters: Adapter[]) {}
+
+  /** Fresh adapters on `opts.targets` of `modules`, or with `from`, a saved PEFT adapter's settings and weights. */
+  static create(modules: LinearModule[], kind: ModelKind, opts: LoraOptions, seed = 0, from?: string): LoraWeights {
+    const o = from ? readAdapterConfig(from) : opts;
+    if (!Number.isInteger(o.r) || o.r < 1) throw new UsageError(`--lora-r must be a positive integer, got ${o.r}`);
+    if (!(o.dropout >= 0 && o.dropout < 1)) throw new UsageError(`--lora-dropout must be in [0, 1), got ${o.dropout}`);
     const init = new Rng(seed);
-    for (const m of modules) {
+    const adapters = selectModules(modules, kind, o.targets).map((m) => {
       // PEFT's default: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0 (the adapter starts as a no-op)
       const bound = 1 / Math.sqrt(m.inFeatures);
-      const a = new Float32Array(opts.r * m.inFeatures);
+      const a = new Float32Array(o.r * m.inFeatures);
       for (let i = 0; i < a.length; i++) a[i] = (init.next() * 2 - 1) * bound;
-      const A = new Tensor(a, [opts.r, m.inFeatures], true, `${m.stored}.lora_A.weight`);
-      const B = new Tensor(new Float32Array(m.outFeatures * opts.r), [m.outFeatures, opts.r], true, `${m.stored}.lora_B.weight`);
-      this.adapters.push({ module: m, A, B });
-    }
-    for (const p of model.parameters()) p.requiresGrad = false;
-    const s = opts.alpha / opts.r;
-    for (const ad of this.adapters) {
-      model.adapters.set(ad.module.key, (x) => {
-        const xd = this.training && opts.dropout > 0 ? dropout(x, opts.dropout, this.rng) : x;
-        return scale(linear(linear(xd, ad.A, null, 'out_in'), ad.B, null, 'out_in'), s); // (..., out)
-      });
-    }
-  }
-
-  /** Attach fresh adapters (or, with `from`, a saved PEFT adapter's weights and settings) to a model. */
-  static attach(model: AdaptableLM, opts: LoraOptions, seed = 0, from?: string): Lora {
-    if (!from) return new Lora(model, opts, seed);
-    const saved = readAdapterConfig(from);
-    const lora = new Lora(model, saved, seed);
-    lora.loadWeights(from);
-    return lora;
+      const A = new Tensor(a, [o.r, m.inFeatures], true, `${m.stored}.lora_A.weight`);
+      const B = new Tensor(new Float32Array(m.outFeatures * o.r), [m.outFeatures, o.r], true, `${m.stored}.lora_B.weight`);
+      return { module: m, A, B };
+    });
+    const w = new LoraWeights(o, kind, adapters);
+    if (from) w.loadWeights(from);
+    return w;
   }
 
   parameters(): Tensor[] {
     return this.adapters.flatMap((a) => [a.A, a.B]);
   }
-
-  /** dropout masks for optimizer step k come from (seed, k): a resumed run draws the same ones */
-  setStep(seed: number, step: number): void {
-    this.rng = new Rng(seed * 7919 + step + 1);
-  }
-
-  eval(): void { this.training = false; }
 
   /** PEFT layout: adapter_config.json + adapter_model.safetensors, tensors named base_model.model.<module>.lora_X.weight */
   save(dir: string, baseModel: string): void {
@@ -92,7 +76,7 @@ export class Lora {
     const config = {
       peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: baseModel, r: this.opts.r,
       lora_alpha: this.opts.alpha, lora_dropout: this.opts.dropout, target_modules: targets, bias: 'none',
-      fan_in_fan_out: this.model.config.family === 'gpt2', inference_mode: true, init_lora_weights: true,
+      fan_in_fan_out: this.kind.family === 'gpt2', inference_mode: true, init_lora_weights: true,
       modules_to_save: null, layers_to_transform: null, layers_pattern: null, rank_pattern: {}, alpha_pattern: {},
       use_rslora: false, use_dora: false, revision: null,
     };
@@ -112,6 +96,37 @@ export class Lora {
       }
     }
   }
+}
+
+/** LoRA attached to a loaded model: its base weights frozen, each adapter's path added to its module's output. */
+export class Lora extends LoraWeights {
+  private rng = new Rng(0);
+  private training = true;
+
+  private constructor(private model: AdaptableLM, w: LoraWeights) {
+    super(w.opts, w.kind, w.adapters);
+    for (const p of model.parameters()) p.requiresGrad = false;
+    const { dropout: p, r, alpha } = this.opts;
+    const s = alpha / r;
+    for (const ad of this.adapters) {
+      model.adapters.set(ad.module.key, (x) => {
+        const xd = this.training && p > 0 ? dropout(x, p, this.rng) : x;
+        return scale(linear(linear(xd, ad.A, null, 'out_in'), ad.B, null, 'out_in'), s); // (..., out)
+      });
+    }
+  }
+
+  /** Attach fresh adapters (or, with `from`, a saved PEFT adapter's weights and settings) to a model. */
+  static attach(model: AdaptableLM, opts: LoraOptions, seed = 0, from?: string): Lora {
+    return new Lora(model, LoraWeights.create(model.linearModules(), model.config, opts, seed, from));
+  }
+
+  /** dropout masks for optimizer step k come from (seed, k): a resumed run draws the same ones */
+  setStep(seed: number, step: number): void {
+    this.rng = new Rng(seed * 7919 + step + 1);
+  }
+
+  eval(): void { this.training = false; }
 
   /** Fold the adapters into the base weights: W += (alpha/r)·B·A (transposed for GPT-2's [in, out] Conv1D). */
   merge(): void {
@@ -134,16 +149,15 @@ export class Lora {
   }
 }
 
-function selectModules(model: AdaptableLM, targets: string[]): LinearModule[] {
-  const modules = model.linearModules();
-  const gpt2 = model.config.family === 'gpt2';
+function selectModules(modules: LinearModule[], kind: ModelKind, targets: string[]): LinearModule[] {
+  const gpt2 = kind.family === 'gpt2';
   const chosen = new Map<string, LinearModule>();
   for (const t0 of targets) {
     const t = gpt2 && GPT2_EQUIVALENT[t0] ? GPT2_EQUIVALENT[t0] : t0;
     const hits = modules.filter((m) => m.key === t || m.key.endsWith('.' + t));
     if (hits.length === 0) {
       const names = [...new Set(modules.map((m) => m.key.split('.').slice(-2).join('.')))];
-      throw new UsageError(`--lora-targets: no linear layer named "${t0}" in this ${model.config.modelType} model`, `choose from: ${names.join(', ')}`);
+      throw new UsageError(`--lora-targets: no linear layer named "${t0}" in this ${kind.modelType} model`, `choose from: ${names.join(', ')}`);
     }
     for (const h of hits) chosen.set(h.key, h);
   }

@@ -9,7 +9,7 @@ import { ADAMW_DEFAULTS } from '../engine/index.js';
 import { saveOptions } from '../models/index.js';
 import { writeAll, writeDirAtomic, writeFilesAtomic, type FileWriter } from '../util/atomic.js';
 import type { TrainConfig } from './config.js';
-import type { Lora } from './lora.js';
+import type { LoraWeights } from './lora.js';
 import { ROW_EPSILON } from './losses.js';
 import { BatchOrder, lrSchedule, type TrainData } from './prepare.js';
 
@@ -51,6 +51,8 @@ export interface Plan {
   save_dtype: TrainConfig['saveDtype'];
   max_shard_size: number;
   gradient_checkpointing: boolean;
+  /** the head and the loss chunked over target positions (--no-fused-loss: false), as the native engine */
+  fused_loss: boolean;
   device: 'cpu' | 'cuda';
   dtype: TrainConfig['dtype'];
   /** torch.set_num_threads in each rank; 0 = torch's own default (`ual bench train --engine torch` sets it) */
@@ -94,7 +96,7 @@ const streamed = (fill: (w: ChunkedWriter) => void): FileWriter => (fd) => {
  * Write <out>/engine/: the init adapter (LoRA), the arrays, then plan.json (the file that makes the set visible);
  * each atomically. Returns plan.json's path.
  */
-export function writePlan(cfg: TrainConfig, d: TrainData, lora: Lora | null, o: { device: 'cpu' | 'cuda'; threads?: number }): string {
+export function writePlan(cfg: TrainConfig, d: TrainData, lora: LoraWeights | null, o: { device: 'cpu' | 'cuda'; threads?: number }): string {
   // the arrays are the machine's own typed arrays: the worker reads them as little-endian
   if (os.endianness() !== 'LE') throw new Error('the torch engine writes little-endian arrays; this machine is big-endian');
   const dir = engineDir(cfg);
@@ -146,6 +148,7 @@ export function writePlan(cfg: TrainConfig, d: TrainData, lora: Lora | null, o: 
     save_dtype: cfg.saveDtype,
     max_shard_size: saveOptions(cfg.saveDtype, cfg.maxShardSize).maxShardSize!,
     gradient_checkpointing: cfg.gradientCheckpointing,
+    fused_loss: cfg.fusedLoss,
     device: o.device,
     dtype: cfg.dtype,
     threads: o.threads ?? 0,

@@ -11,7 +11,8 @@ import { UalError, DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { lrAt } from './schedule.js';
-import { Lora } from './lora.js';
+import { Lora, LoraWeights, type LoraOptions } from './lora.js';
+import { checkpointLinearModules } from '../models/linear-modules.js';
 import { RESUMABLE_CHANGES, type TrainConfig } from './config.js';
 import { readTrainerState, resolveResumeDir } from './checkpoint.js';
 
@@ -116,10 +117,21 @@ export async function prepareData(cfg: TrainConfig, onWarning: (msg: string) => 
   return { config, weights, useLora, rows, summary, steps: totalSteps(cfg, rows.length), resumeDir, first: state ? state.step : 0 };
 }
 
+const loraOptions = (cfg: TrainConfig): LoraOptions =>
+  ({ r: cfg.loraR, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) });
+
 /** LoRA as the run asks: fresh adapters drawn from the seed, or the resumed checkpoint's / --adapter's weights. */
 export function attachLora(model: AdaptableLM, cfg: TrainConfig, resumeDir: string | null): Lora {
-  const opts = { r: cfg.loraR, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) };
-  return Lora.attach(model, opts, cfg.seed, resumeDir ?? (cfg.adapter || undefined));
+  return Lora.attach(model, loraOptions(cfg), cfg.seed, resumeDir ?? (cfg.adapter || undefined));
+}
+
+/**
+ * attachLora's starting adapters without the model (the torch engine: only the worker loads it): the linear modules
+ * from the checkpoint's config.json and safetensors headers, the same seeded draws, or the same saved weights.
+ */
+export function loraStart(cfg: TrainConfig, d: TrainData): LoraWeights {
+  const { config, modules } = checkpointLinearModules(d.weights);
+  return LoraWeights.create(modules, config, loraOptions(cfg), cfg.seed, d.resumeDir ?? (cfg.adapter || undefined));
 }
 
 /** train_config.json: the resolved options, the derived step and warmup counts, the data summary, and `extra`. */

@@ -10,7 +10,8 @@ import { isUalCode, UalError } from '../errors.js';
 import type { TrainConfig } from './config.js';
 import type { StepMetrics } from './trainer.js';
 
-export const INSTALL_HINT = 'install PyTorch >= 1.13 for that python (Debian/Ubuntu: apt-get install python3-torch; elsewhere: pip install torch), ' +
+/** How to get torch for `which` python(s). */
+export const installHint = (which: string) => `install PyTorch >= 1.13 for ${which} (Debian/Ubuntu: apt-get install python3-torch; elsewhere: pip install torch), ` +
   'or point --python at a python that has it';
 
 /** The repository's python/ folder (PYTHONPATH of the worker): beside src/ or dist/. */
@@ -54,6 +55,8 @@ os._exit(rc if rc >= 0 else 128 - rc)  # not sys.exit: finalizing would wait on 
 interface WorkerError { rank?: number; code?: string; message?: string; hint?: string }
 
 export interface WorkerRun {
+  /** every progress event rank 0 printed, in order */
+  events: Record<string, unknown>[];
   /** the step events, as StepMetrics */
   steps: StepMetrics[];
   /** rank 0 reported itself (this node hosts it and writes the run directory's metrics) */
@@ -84,7 +87,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   env.PYTHONUNBUFFERED = '1';
   const args = ['-c', KEEPER, cfg.python, ...launchArgs(cfg), '-m', 'ual_worker', planFile];
   const child = spawn(cfg.python, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  const run: WorkerRun = { steps: [], started: false, start: {}, done: false, peak_rss_mb: NaN };
+  const run: WorkerRun = { events: [], steps: [], started: false, start: {}, done: false, peak_rss_mb: NaN };
   let firstError: WorkerError | null = null;
   const tail: string[] = [];
   let stopping: NodeJS.Signals | null = null;
@@ -107,6 +110,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
     let ev: Record<string, unknown>;
     try { ev = JSON.parse(line); } catch { log.write(`[stdout] ${line}\n`); return; }
+    run.events.push(ev);
     if (ev.event === 'start') {
       run.started = true;
       run.start = ev;
@@ -137,7 +141,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   });
 
   return new Promise<WorkerRun>((resolve, reject) => {
-    child.on('error', (e) => reject(new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: cannot start ${cfg.python} (${e.message})`, INSTALL_HINT)));
+    child.on('error', (e) => reject(new UalError('UAL_TORCH_UNAVAILABLE', `--engine torch: cannot start ${cfg.python} (${e.message})`, installHint(cfg.python))));
     child.on('close', (code, signal) => {
       for (const s of signals) process.off(s, onSignal);
       process.off('exit', onExit);

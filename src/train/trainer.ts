@@ -30,6 +30,8 @@ export interface TrainResult {
   final_loss: number;
   tokens_per_s: number;
   out: string;
+  /** why this process saw no step (a torch node that does not host rank 0), shown in place of the final loss */
+  note?: string;
 }
 
 /** No weight decay on biases and norm weights (every 1-D parameter): transformers' Trainer convention. */

@@ -1,5 +1,8 @@
 // Write files and directories so that a crash never leaves a half-written result: write beside, fsync, then rename.
 // Files are written in chunks (Node's writeSync takes at most 2 GiB at once), so a file may be as large as the disk.
+// A write of a target first removes the temps a killed earlier writer of the same target left behind (temp names carry
+// the writer's pid: `.<name>.tmp-<pid>-<n>`, `-old` for a replaced directory; python/ual_worker/atomic.py writes and
+// cleans the same way), only those whose process no longer runs, so a live writer's temps are never touched.
 import fs from 'node:fs';
 import path from 'node:path';
 import { UalError } from '../errors.js';
@@ -77,6 +80,7 @@ export function writeFilesAtomic(files: { target: string; fill: FileWriter }[]):
   try {
     for (const f of files) {
       fs.mkdirSync(path.dirname(path.resolve(f.target)), { recursive: true });
+      removeStaleTempsOf(f.target);
       tmps.push(writeTemp(f.target, f.fill));
     }
   } catch (e) {
@@ -97,15 +101,23 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Remove temp files in `dir` that a killed process left behind while writing a file `ours` accepts (a SIGKILL gives
- * no chance to clean up): only those of processes that no longer run, so a concurrent writer is left alone.
+ * Remove temp files and directories in `dir` that a killed process left behind while writing a target `ours` accepts
+ * (a SIGKILL gives no chance to clean up): only those of processes that no longer run on this machine, so a
+ * concurrent writer is left alone. (A writer on another machine sharing the directory would look dead here: each
+ * target of a run directory has one writing machine, the one that hosts rank 0.)
  */
 export function removeStaleTemps(dir: string, ours: (target: string) => boolean): void {
   if (!fs.existsSync(dir)) return;
   for (const f of fs.readdirSync(dir)) {
-    const m = /^\.(.+)\.tmp-(\d+)-\d+$/.exec(f);
-    if (m && ours(m[1]) && Number(m[2]) !== process.pid && !processAlive(Number(m[2]))) fs.rmSync(path.join(dir, f), { force: true });
+    const m = /^\.(.+)\.tmp-(\d+)-\d+(?:-old)?$/.exec(f);
+    if (m && ours(m[1]) && Number(m[2]) !== process.pid && !processAlive(Number(m[2]))) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   }
+}
+
+/** removeStaleTemps for one target: what a killed earlier write of this very file or directory left. */
+function removeStaleTempsOf(target: string): void {
+  const abs = path.resolve(target);
+  removeStaleTemps(path.dirname(abs), (t) => t === path.basename(abs));
 }
 
 /**
@@ -115,6 +127,7 @@ export function removeStaleTemps(dir: string, ours: (target: string) => boolean)
 export function writeDirAtomic(target: string, fill: (tmpDir: string) => void): void {
   const abs = path.resolve(target);
   fs.mkdirSync(path.dirname(abs), { recursive: true });
+  removeStaleTempsOf(abs);
   const tmp = tmpName(abs);
   fs.mkdirSync(tmp, { recursive: true });
   try {

@@ -1,108 +1,74 @@
-// Test-only: run the PyTorch worker (python/ual_worker) on the data the native trainer would train on. writePlan
-// prepares a TrainConfig as the native engine does (prepareTraining: rows, per-row epsilon, LoRA start, resume state,
-// BatchOrder, lrAt) and writes <out>/engine/plan.json + arrays; runWorker launches it under torch.distributed.run.
-// The product's plan writer is `ual train --engine torch` in src/; this one stays minimal and only serves the tests.
-import { spawn, spawnSync } from 'node:child_process';
+// Test-only: the PyTorch worker (python/ual_worker) run exactly as `ual train --engine torch` runs it: src's plan
+// writer (prepareData, loraStart, writePlan) and src's launcher (runWorker under the keeper), on the data the native
+// trainer would train on; plus the comparisons the worker tests share.
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { Need } from './needs.js';
-import { ROOT } from './cli.js';
-import { BatchOrder, prepareTraining, type StepMetrics } from '../../src/train/trainer.js';
-import { lrAt } from '../../src/train/schedule.js';
-import { parseSize } from '../../src/models/shards.js';
+import { UalError } from '../../src/errors.js';
 import { SafetensorsReader } from '../../src/models/safetensors.js';
 import type { TrainConfig } from '../../src/train/config.js';
+import { writePlan as writeEnginePlan } from '../../src/train/plan.js';
+import { loraStart, prepareData } from '../../src/train/prepare.js';
+import { findTorch, type TorchInfo } from '../../src/train/torch-engine.js';
+import { runWorker, type WorkerRun } from '../../src/train/torch-launch.js';
+import type { StepMetrics } from '../../src/train/trainer.js';
 
-export const PYTHON = '/usr/bin/python3';
-
-function probeTorch(): { present: boolean; cuda: boolean } {
-  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
-  return { present: r.status === 0, cuda: r.stdout.trim() === 'True' };
+function probe(): TorchInfo | null {
+  try {
+    return findTorch(process.env.UAL_PYTHON ?? '');
+  } catch (e) {
+    if (e instanceof UalError) return null;
+    throw e;
+  }
 }
-const probe = probeTorch();
+const torch = probe();
+
+/** The python the tests train with: UAL_PYTHON when set, else the one `ual train --engine torch` finds by default. */
+export const PYTHON = torch?.executable ?? '';
 
 /** The worker's one dependency; CI installs it (.ci/run), elsewhere the tests skip with this hint. */
 export const needTorch: Need & { cuda: boolean } = {
-  what: `PyTorch for ${PYTHON}`, present: probe.present, cuda: probe.cuda,
-  fix: 'apt-get install -y python3-torch (Debian) or pip install torch',
+  what: `PyTorch >= 1.13 (${process.env.UAL_PYTHON ? `UAL_PYTHON=${process.env.UAL_PYTHON}` : 'python3 or /usr/bin/python3'})`,
+  present: torch !== null, cuda: torch?.cuda ?? false,
+  fix: 'apt-get install -y python3-torch (Debian) or pip install torch, or set UAL_PYTHON to a python that has it',
 };
 
-export interface PlanOptions {
-  device?: 'auto' | 'cpu' | 'cuda';
-  dtype?: 'fp32' | 'bf16';
+/** Write <cfg.out>/engine/ as the torch engine does before launching; returns plan.json. */
+export async function writePlan(cfg: TrainConfig, o: { device?: 'cpu' | 'cuda'; threads?: number } = {}): Promise<string> {
+  const data = await prepareData(cfg);
+  return writeEnginePlan(cfg, data, data.useLora ? loraStart(cfg, data) : null, { device: o.device ?? 'cpu', threads: o.threads });
 }
 
-/** Write <cfg.out>/engine/{plan.json, tokens.i32, labels.i32, offsets.i64, eps.f32, order.i32}; returns plan.json. */
-export async function writePlan(cfg: TrainConfig, o: PlanOptions = {}): Promise<string> {
-  const { model, lora, rows, steps, resumeDir, first } = await prepareTraining(cfg);
-  const eng = path.join(cfg.out, 'engine');
-  fs.mkdirSync(eng, { recursive: true });
-  const offsets = new BigInt64Array(rows.length + 1);
-  rows.forEach((r, i) => { offsets[i + 1] = offsets[i] + BigInt(r.inputIds.length); });
-  const tokens = new Int32Array(Number(offsets[rows.length]));
-  const labels = new Int32Array(tokens.length);
-  rows.forEach((r, i) => { tokens.set(r.inputIds, Number(offsets[i])); labels.set(r.labels, Number(offsets[i])); });
-  // the epsilon LOSSES[cfg.loss] gives each row
-  const eps = Float32Array.from(rows, (r) => (cfg.loss === 'sft' ? 0 : cfg.loss === 'ls' ? cfg.epsilon : r.epsilon));
-  const batches = new BatchOrder(rows.length, cfg.batchSize, cfg.shuffle, cfg.seed);
-  const order = new Int32Array(steps * cfg.gradAccum * cfg.batchSize);
-  for (let s = 0; s < steps * cfg.gradAccum; s++) order.set(batches.rowsFor(s), s * cfg.batchSize);
-  const warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.round(cfg.warmupRatio * steps);
-  const lr = Array.from({ length: steps }, (_, k) => lrAt(k, cfg.lr, cfg.lrSchedule, warmup, steps));
-  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  for (const [name, a] of [['tokens.i32', tokens], ['labels.i32', labels], ['offsets.i64', offsets], ['eps.f32', eps], ['order.i32', order]] as const) {
-    fs.writeFileSync(path.join(eng, name), bytes(a));
-  }
-  // the run's starting adapter (fresh from the seed, --adapter's, or the resumed checkpoint's), as TypeScript hands it over
-  const init = path.join(eng, 'lora-init');
-  lora?.save(init, cfg.model);
-  const plan = {
-    version: 1, model: resumeDir && !lora ? resumeDir : cfg.model, out: cfg.out, first, steps,
-    grad_accum: cfg.gradAccum, micro_batch: cfg.batchSize, loss: cfg.loss, eps_style: cfg.epsStyle,
-    smooth_target: 'uniform', lr, weight_decay: cfg.weightDecay, decay_all: cfg.decayAll,
-    adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, max_grad_norm: cfg.maxGradNorm, seed: cfg.seed,
-    lora: lora ? { ...lora.opts, init } : null, merge: cfg.merge, save_every: cfg.saveEvery,
-    save_dtype: cfg.saveDtype, max_shard_size: parseSize(cfg.maxShardSize),
-    gradient_checkpointing: cfg.gradientCheckpointing, device: o.device ?? 'cpu', dtype: o.dtype ?? 'fp32',
-    resume: resumeDir, pad_id: 0, config: cfg, rows: rows.length, vocab_size: model.config.vocabSize,
-  };
-  const file = path.join(eng, 'plan.json');
-  fs.writeFileSync(file, JSON.stringify(plan, null, 2) + '\n');
-  return file;
-}
-
-export interface WorkerRun {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  /** every stdout line, parsed (the protocol allows nothing else there) */
-  events: Record<string, unknown>[];
-  steps: StepMetrics[];
-  /** the first UAL_WORKER_ERROR object on stderr */
-  error: { rank: number; code: string; message: string; hint: string } | null;
+export interface Launched {
+  /** the run, when the worker group finished well */
+  run: WorkerRun | null;
+  /** the error ual would raise (the first rank's UAL_WORKER_ERROR), when it did not */
+  error: UalError | null;
+  /** whether rank 0 printed its start event */
+  started: boolean;
+  /** <out>/engine/worker.log: the ranks' stderr (and any stray stdout line, marked [stdout]) */
+  log: string;
 }
 
 /**
- * python -m ual_worker.launch --standalone --nproc_per_node N -m ual_worker PLAN, as `ual train --engine torch` runs
- * it. Asynchronous, so a test file can start its runs together: each is mostly the two processes importing torch.
+ * src's runWorker on `planFile` with `nproc` ranks on this machine. One intra-op thread per rank (what
+ * torch.distributed.run sets for N > 1), so runs a test file starts together share the cores instead of
+ * oversubscribing them.
  */
-export function runWorker(plan: string, nproc = 1): Promise<WorkerRun> {
-  // one intra-op thread per process (what torch.distributed.run sets for N > 1), so runs started together share
-  // the cores instead of oversubscribing them
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), OMP_NUM_THREADS: '1' };
-  const child = spawn(PYTHON, ['-m', 'ual_worker.launch', '--standalone', '--nproc_per_node', String(nproc),
-    '--monitor_interval', '0.1', '-m', 'ual_worker', plan], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c) => { stdout += c; });
-  child.stderr.on('data', (c) => { stderr += c; });
-  return new Promise((done) => child.on('close', (status) => {
-    const events = stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const steps = events.filter((e) => e.event === 'step').map(({ event: _, ...m }) => m as unknown as StepMetrics);
-    const line = /^UAL_WORKER_ERROR (.*)$/m.exec(stderr);
-    done({ status, stdout, stderr, events, steps, error: line ? JSON.parse(line[1]) : null });
-  }));
+export async function launch(cfg: TrainConfig, planFile: string, nproc = 1): Promise<Launched> {
+  const env = { ...process.env, OMP_NUM_THREADS: '1' };
+  let started = false;
+  const done = runWorker({ ...cfg, engine: 'torch', python: PYTHON, nprocPerNode: nproc }, planFile, { env, onStart: () => { started = true; } })
+    .then((run) => ({ run, error: null }), (error: UalError) => ({ run: null, error }));
+  const { run, error } = await done;
+  return { run, error, started, log: fs.readFileSync(path.join(path.dirname(planFile), 'worker.log'), 'utf8') };
+}
+
+/** The run of a launch that must have gone well. */
+export function ok(l: Launched): WorkerRun {
+  expect(l.error, l.log).toBeNull();
+  return l.run!;
 }
 
 /** A checkpoints/step-N of the worker has the native one's files, optimizer tensor names, Adam step and trainer state. */
