@@ -155,7 +155,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
         const e = firstError as WorkerError;
         const code = e.code && isUalCode(e.code) ? e.code : 'UAL_TORCH_WORKER';
         reject(new UalError(code, `torch worker${e.rank !== undefined ? ` rank ${e.rank}` : ''}: ${e.message ?? 'failed'}`, e.hint || where));
-      } else if (code !== 0 || !run.done) {
+      } else if (code !== 0 || (run.started && !run.done)) { // a node without rank 0 sees no events at all
         reject(new UalError('UAL_TORCH_WORKER', `the torch worker ${code !== 0 ? `exited with status ${code ?? signal}` : 'ended without finishing'}; its last lines:\n${tail.join('\n')}`, where));
       } else resolve(run);
     });

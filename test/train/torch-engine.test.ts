@@ -1,17 +1,23 @@
 // `ual train --engine torch` before the worker runs: flags of one engine refused on the other, the world-size checks,
-// the torch probe's errors (no python, no torch, old torch, no CUDA) with their codes and nothing written to --out; and
-// <out>/engine/'s plan.json and arrays, decoded here byte by byte, hold exactly the rows, epsilons, order and schedule
-// the native engine trains on, and the init adapter is the native engine's starting adapter.
+// the torch probe's errors (no python, no torch, old torch, no CUDA) with their codes and nothing written to --out, and
+// the default python (the first of python3, /usr/bin/python3 with torch); <out>/engine/'s plan.json and arrays,
+// decoded here byte by byte, hold exactly the rows, epsilons, order and schedule the native engine trains on, and the
+// init adapter, drawn from the checkpoint's headers without reading a weight, is the native engine's starting adapter.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { UalError, UsageError } from '../../src/errors.js';
+import { parseConfig } from '../../src/models/config.js';
+import { llamaSpecs } from '../../src/models/llama.js';
 import { readSafetensors } from '../../src/models/safetensors.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
+import { checkEngineConfig, ENGINE_DEFAULTS } from '../../src/train/engine-config.js';
 import { writePlan } from '../../src/train/plan.js';
+import { loraStart, prepareData } from '../../src/train/prepare.js';
 import { prepareTraining } from '../../src/train/trainer.js';
-import { launchArgs } from '../../src/train/torch-launch.js';
+import { findTorch } from '../../src/train/torch-engine.js';
+import { installHint, launchArgs } from '../../src/train/torch-launch.js';
 import { buildCli, runCli, ROOT } from '../helpers/cli.js';
 
 const FIX = path.join(ROOT, 'fixtures', 'torch');
@@ -38,7 +44,11 @@ describe('engine flags', () => {
   it('torch-only flags are refused with the native engine, native-only ones with torch', () => {
     expect(usage({ 'nproc-per-node': '2' })).toBe('ual train: --nproc-per-node applies to --engine torch only');
     expect(usage({ engine: 'native', device: 'cpu', python: '/usr/bin/python3' })).toBe('ual train: --device, --python apply to --engine torch only');
-    expect(usage({ engine: 'torch', 'no-fused-loss': true })).toBe('ual train: --no-fused-loss applies to --engine native only');
+    // what the worker does not implement is refused by name (nothing today: the table is the caller's)
+    const given = new Set(['fusedLoss']);
+    expect(() => checkEngineConfig({ ...ENGINE_DEFAULTS, engine: 'torch', batchSize: 4 }, given, { fusedLoss: '--no-fused-loss' }))
+      .toThrow('ual train: --no-fused-loss applies to --engine native only');
+    expect(resolveTrainConfig({ ...base(dir), engine: 'torch', 'no-fused-loss': true }).fusedLoss).toBe(false);
   });
 
   it('--batch-size must split over nproc-per-node × nnodes; launch settings must fit together', () => {
@@ -117,6 +127,25 @@ describe('ual train --engine torch refuses before writing anything', () => {
   });
 });
 
+describe('the default python: the first of python3, /usr/bin/python3 whose torch is >= 1.13', () => {
+  it('takes the first that has torch, and says what each lacks when none has', () => {
+    const noTorch = fakePython('default-no-torch', '', 1, "ModuleNotFoundError: No module named 'torch'");
+    const old = fakePython('default-old', '{"torch": "1.12.1", "python": "3.10.0", "cuda": false, "gpus": 0}');
+    const good = fakePython('default-good', '{"torch": "2.1.0", "python": "3.11.2", "cuda": false, "gpus": 0}');
+    expect(findTorch('', [noTorch, '/nonexistent/python3', good])).toEqual({ torch: '2.1.0', python: '3.11.2', cuda: false, gpus: 0, executable: good });
+    expect(findTorch(good, [noTorch])).toMatchObject({ executable: good }); // --python is taken as given
+    let err: unknown;
+    try { findTorch('', [noTorch, '/nonexistent/python3', old]); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(UalError);
+    expect((err as UalError).code).toBe('UAL_TORCH_UNAVAILABLE');
+    expect((err as UalError).message).toBe(`--engine torch: no python with torch >= 1.13 (without --python, ${noTorch} and /nonexistent/python3 and ${old} are tried): ` +
+      `${noTorch} cannot import torch (ModuleNotFoundError: No module named 'torch'); cannot run /nonexistent/python3 (no such program); ` +
+      `${old} has torch 1.12.1; the worker needs torch >= 1.13`);
+    expect((err as UalError).hint).toBe(installHint('one of them'));
+    expect(installHint('one of them')).toMatch(/apt-get install python3-torch.*pip install torch/);
+  });
+});
+
 /** <out>/engine/'s arrays, read back independently of the writer: little-endian int32 / int64 / float32. */
 function readEngine(out: string) {
   const e = path.join(out, 'engine');
@@ -135,12 +164,13 @@ function readEngine(out: string) {
 describe('<out>/engine/: what the worker reads', () => {
   const fileRows = fs.readFileSync(DATA, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { input_ids: number[]; labels: number[]; epsilon: number });
 
+  /** <out>/engine/ as trainTorch writes it: prepareData, LoRA's start from the checkpoint's headers, writePlan */
   async function planFor(name: string, raw: Record<string, string | boolean>) {
     const out = path.join(dir, name);
     const cfg = resolveTrainConfig({ ...base(out), engine: 'torch', ...raw });
-    const setup = await prepareTraining(cfg);
-    writePlan(cfg, setup, setup.lora, { device: 'cpu' });
-    return { cfg, setup, ...readEngine(out) };
+    const data = await prepareData(cfg);
+    writePlan(cfg, data, data.useLora ? loraStart(cfg, data) : null, { device: 'cpu' });
+    return { cfg, data, ...readEngine(out) };
   }
 
   it('rows and labels are the file\'s; --loss ual: each row\'s epsilon; --no-shuffle: rows kB..kB+B-1, wrapping, per micro-step', async () => {
@@ -154,7 +184,7 @@ describe('<out>/engine/: what the worker reads', () => {
       version: 1, model: path.join(FIX, 'llama'), out: path.join(dir, 'ual'), first: 0, steps: 5, grad_accum: 2, micro_batch: 4, loss: 'ual',
       eps_style: 'paper', smooth_target: 'uniform', weight_decay: 0, decay_all: false, adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
       max_grad_norm: 1, seed: 0, lora: null, merge: false, save_every: 0, save_dtype: 'fp32', max_shard_size: 5e9,
-      gradient_checkpointing: false, device: 'cpu', dtype: 'fp32', threads: 0, resume: null, pad_id: 0, rows: n, vocab_size: 128,
+      gradient_checkpointing: false, fused_loss: true, device: 'cpu', dtype: 'fp32', threads: 0, resume: null, pad_id: 0, rows: n, vocab_size: 128,
     });
     expect(plan.lr).toEqual([3e-4, 3e-4, 3e-4, 3e-4, 3e-4]);
     expect(plan.config).toMatchObject({ engine: 'torch', batchSize: 4, gradAccum: 2, shuffle: false });
@@ -172,19 +202,21 @@ describe('<out>/engine/: what the worker reads', () => {
     expect(ls.order.slice(0, n)).not.toEqual(Array.from({ length: n }, (_, i) => i));
     // transformers' linear schedule: k/2 · lr in warmup, then lr · (10 - k)/8
     expect(ls.plan.lr).toEqual(Array.from({ length: 10 }, (_, k) => expect.closeTo(k < 2 ? 1e-3 * k / 2 : 1e-3 * (10 - k) / 8, 15)));
-    const sft = await planFor('sft', { loss: 'sft', steps: '1' });
+    const sft = await planFor('sft', { loss: 'sft', steps: '1', 'no-fused-loss': true });
     expect(sft.rows.map((r) => r.eps)).toEqual(fileRows.map(() => 0));
+    expect(sft.plan.fused_loss).toBe(false);
   });
 
   it('the order is the one the native engine batches: its BatchOrder, micro-step by micro-step', async () => {
-    const { setup, order, cfg } = await planFor('order', { steps: '7', 'grad-accum': '3', seed: '11' });
+    const { data, order, cfg } = await planFor('order', { steps: '7', 'grad-accum': '3', seed: '11' });
     const { BatchOrder } = await import('../../src/train/prepare.js');
-    const native = new BatchOrder(setup.rows.length, cfg.batchSize, cfg.shuffle, cfg.seed);
+    const native = new BatchOrder(data.rows.length, cfg.batchSize, cfg.shuffle, cfg.seed);
     expect(order).toEqual(Array.from({ length: 7 * 3 }, (_, s) => native.rowsFor(s)).flat());
   });
 
   it('LoRA: the init adapter holds the native engine\'s starting A (drawn from the seed) and B = 0, PEFT-named', async () => {
-    const { plan, setup } = await planFor('lora', { 'lora-r': '2', 'lora-targets': 'q_proj,v_proj', seed: '3', merge: true });
+    const { plan, cfg } = await planFor('lora', { 'lora-r': '2', 'lora-targets': 'q_proj,v_proj', seed: '3', merge: true });
+    const setup = await prepareTraining(cfg); // the native engine's: Lora.attach on the loaded model
     expect(plan.lora).toEqual({ r: 2, alpha: 16, dropout: 0.05, targets: ['q_proj', 'v_proj'], init: path.join(dir, 'lora', 'engine', 'init-adapter') });
     expect(plan.merge).toBe(true);
     const saved = readSafetensors(path.join(plan.lora.init, 'adapter_model.safetensors'));
@@ -194,5 +226,47 @@ describe('<out>/engine/: what the worker reads', () => {
       expect(saved.get(`base_model.model.${a.module.stored}.lora_B.weight`)!.data).toEqual(new Float32Array(a.B.size));
     }
     expect(JSON.parse(fs.readFileSync(path.join(plan.lora.init, 'adapter_config.json'), 'utf8'))).toMatchObject({ r: 2, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
+  });
+
+  it('LoRA on a checkpoint whose weights would take 1.2 GB: the start is drawn from config.json and the headers alone', async () => {
+    // a Llama of 311M parameters, stored as a sparse file: the headers are real, the 1.2 GB of data a hole; reading
+    // the weights (as loading the model would) would grow this process by that much
+    const model = path.join(dir, 'sparse-model');
+    fs.mkdirSync(model);
+    const raw = { model_type: 'llama', hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 4, num_attention_heads: 16,
+      num_key_value_heads: 4, vocab_size: 32000, max_position_embeddings: 64, tie_word_embeddings: false };
+    fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify(raw));
+    let offset = 0;
+    const header: Record<string, unknown> = {};
+    for (const s of llamaSpecs(parseConfig(raw, 'config.json'))) {
+      const bytes = 4 * s.shape.reduce((a, b) => a * b, 1);
+      header[s.key.startsWith('lm_head.') ? s.key : `model.${s.key}`] = { dtype: 'F32', shape: s.shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const file = path.join(model, 'model.safetensors');
+    fs.writeFileSync(file, Buffer.concat([len, json]));
+    fs.truncateSync(file, 8 + json.length + offset);
+    expect(offset).toBeGreaterThan(1.2e9);
+
+    const out = path.join(dir, 'sparse-run');
+    const cfg = resolveTrainConfig({ model, data: DATA, out, steps: '2', 'batch-size': '4', engine: 'torch', 'lora-r': '8', seed: '5' });
+    const peak = () => process.resourceUsage().maxRSS * 1024;
+    const before = peak();
+    const data = await prepareData(cfg);
+    const plan = writePlan(cfg, data, loraStart(cfg, data), { device: 'cpu' });
+    const grown = peak() - before;
+    console.log(`LoRA start of a 1.2 GB checkpoint: peak RSS grew by ${(grown / 2 ** 20).toFixed(1)} MB`);
+    expect(grown).toBeLessThan(64 * 2 ** 20);
+    const saved = readSafetensors(path.join(path.dirname(plan), 'init-adapter', 'adapter_model.safetensors'));
+    expect([...saved].map(([name, t]) => [name, t.shape]).sort()).toEqual([0, 1, 2, 3].flatMap((i) => [
+      [`base_model.model.model.layers.${i}.self_attn.q_proj.lora_A.weight`, [8, 2048]], [`base_model.model.model.layers.${i}.self_attn.q_proj.lora_B.weight`, [2048, 8]],
+      [`base_model.model.model.layers.${i}.self_attn.v_proj.lora_A.weight`, [8, 2048]], [`base_model.model.model.layers.${i}.self_attn.v_proj.lora_B.weight`, [512, 8]],
+    ]).sort());
+    // a header that does not fit config.json is refused before anything is written
+    fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ ...raw, num_key_value_heads: 8 }));
+    expect(() => loraStart(cfg, data)).toThrow(/tensor "model\.layers\.0\.self_attn\.k_proj\.weight" has shape \[512,2048\], expected \[1024,2048\]/);
   });
 });

@@ -1,10 +1,13 @@
 // `ual train --engine torch` end to end with the real worker (python/ual_worker under torch.distributed.run, gloo on
-// the CPU): the same per-step losses and final weights as the native engine (GPT-2 LoRA + merge, Llama with GQA full;
-// both eps styles; shuffled and not; accumulation; test/worker/ covers the worker's breadth), 2 ranks equal 1, resume
-// within and across engines, a rank's own error surfaces, and kill/Ctrl-C of ual ends the whole worker group;
-// `ual generate`, `eval ppl` and `report` read a torch run as they read a native one.
+// the CPU) and the python it finds by default: the same per-step losses and final weights as the native engine (GPT-2
+// LoRA + merge, Llama with GQA full; both eps styles; shuffled and not; accumulation; test/worker/ covers the worker's
+// breadth), 2 ranks equal 1, 2 nodes (the one without rank 0 says so), resume within and across engines, a run killed
+// with SIGKILL after a checkpoint and resumed equals the uninterrupted one (the killed writes' temps cleaned), a
+// rank's own error surfaces, and kill/Ctrl-C of ual ends the whole worker group; `ual generate`, `eval ppl` and
+// `report` read a torch run as they read a native one.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,16 +15,16 @@ import { readSafetensors, writeSafetensors } from '../../src/models/safetensors.
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
 import { buildCli, runCli, startCli, ROOT } from '../helpers/cli.js';
-import { describeWith, type Need } from '../helpers/needs.js';
+import { describeWith } from '../helpers/needs.js';
+import { needTorch as TORCH, PYTHON } from '../helpers/worker.js';
 
-const PY = process.env.UAL_PYTHON ?? '/usr/bin/python3';
+type Raw = Record<string, string | boolean>;
+
+// no --python: ual finds it (python3, then /usr/bin/python3), unless UAL_PYTHON names one
+const PY: Raw = process.env.UAL_PYTHON ? { python: process.env.UAL_PYTHON } : {};
+const PY_ARGS = process.env.UAL_PYTHON ? ['--python', process.env.UAL_PYTHON] : [];
 const FIX = path.join(ROOT, 'fixtures', 'torch');
 const DATA = path.join(FIX, 'data.jsonl');
-const TORCH: Need = {
-  what: `PyTorch >= 1.13 for ${PY} and python/ual_worker`,
-  present: spawnSync(PY, ['-c', 'import torch.distributed.run'], { encoding: 'utf8' }).status === 0 && fs.existsSync(path.join(ROOT, 'python', 'ual_worker', '__main__.py')),
-  fix: 'apt-get install python3-torch (or set UAL_PYTHON to a python that has torch)',
-};
 
 let dir: string;
 let bin: string;
@@ -32,14 +35,13 @@ beforeAll(() => {
 });
 afterAll(() => { cleanup(); fs.rmSync(dir, { recursive: true, force: true }); });
 
-type Raw = Record<string, string | boolean>;
 const metrics = (out: string) => fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number; tokens: number });
 
 /** Train `raw` with each engine (torch with `torchRaw` on top) into dir/name-native and dir/name-torch. */
 async function both(name: string, raw: Raw, torchRaw: Raw = {}) {
   const out = (e: string) => path.join(dir, `${name}-${e}`);
   await train(resolveTrainConfig({ data: DATA, ...raw, out: out('native') }));
-  await train(resolveTrainConfig({ data: DATA, ...raw, out: out('torch'), engine: 'torch', python: PY, ...torchRaw }));
+  await train(resolveTrainConfig({ data: DATA, ...raw, out: out('torch'), engine: 'torch', ...PY, ...torchRaw }));
   return { native: out('native'), torch: out('torch') };
 }
 
@@ -81,21 +83,22 @@ describeWith(TORCH, 'torch engine vs native engine', () => {
     sameLosses(r.native, r.torch, 1e-5);
     sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
     const cfg = JSON.parse(fs.readFileSync(path.join(r.torch, 'train_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ engine: 'torch', steps: 6, torch: { world_size: 1, device: 'cpu', dtype: 'fp32', backend: 'gloo' } });
+    // the python that ran: the one given, or the first default with torch (recorded; the option stays as given)
+    expect(cfg).toMatchObject({ engine: 'torch', steps: 6, python: process.env.UAL_PYTHON ?? '', torch: { python: PYTHON, world_size: 1, device: 'cpu', dtype: 'fp32', backend: 'gloo' } });
     expect(cfg.torch.version).toMatch(/^\d+\.\d+/);
     expect(fs.readdirSync(path.join(r.torch, 'checkpoints'))).toEqual(['step-3']);
     expect(fs.readdirSync(path.join(r.torch, 'engine')).sort()).toEqual(['plan.json', 'worker.log']); // the arrays go once the run is done
 
     // two gloo ranks, one row each per micro-step: the batch of 2 split, token-weighted across ranks
     const two = path.join(dir, 'llama-torch-2');
-    await train(resolveTrainConfig({ data: DATA, ...raw, out: two, engine: 'torch', python: PY, 'nproc-per-node': '2' }));
+    await train(resolveTrainConfig({ data: DATA, ...raw, out: two, engine: 'torch', ...PY, 'nproc-per-node': '2' }));
     sameLosses(r.torch, two, 1e-5);
     sameWeights(r.torch, two, 'model.safetensors', 1e-5);
 
     // the torch run's step-3 checkpoint, resumed by the torch engine and by the native one
     const ck = path.join(r.torch, 'checkpoints', 'step-3');
     const resumed = { torch: path.join(dir, 'llama-resumed-torch'), native: path.join(dir, 'llama-resumed-native') };
-    await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.torch, resume: ck, engine: 'torch', python: PY }));
+    await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.torch, resume: ck, engine: 'torch', ...PY }));
     await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.native, resume: ck }));
     expect(metrics(resumed.torch).map((m) => m.step)).toEqual([4, 5, 6]);
     const tail = path.join(dir, 'llama-tail');
@@ -117,7 +120,7 @@ describeWith(TORCH, 'ual train --engine torch from the command line', () => {
     const base = path.join(dir, 'cli-base');
     expect((await ual('init', '--arch', 'llama', '--layers', '2', '--d', '32', '--heads', '4', '--kv-heads', '2', '--vocab', '128', '--ctx', '64', '--out', base)).code).toBe(0);
     const args = (out: string) => ['train', '--model', base, '--data', DATA, '--out', out, '--steps', '4', '--batch-size', '4', '--lr', '3e-3', '--json'];
-    const t = await ual(...args(path.join(dir, 'cli-torch')), '--engine', 'torch', '--python', PY);
+    const t = await ual(...args(path.join(dir, 'cli-torch')), '--engine', 'torch', ...PY_ARGS);
     expect(t.code, t.stderr).toBe(0);
     expect(lastJson(t.stdout)).toMatchObject({ steps: 4, out: path.join(dir, 'cli-torch') });
     expect(t.stderr).toMatch(/^train 4\/4 loss \d\.\d{4} lr 3\.00e-3 tok\/s \d+$/m);
@@ -143,13 +146,13 @@ describeWith(TORCH, 'ual train --engine torch from the command line', () => {
     t.delete('transformer.h.1.mlp.c_fc.weight');
     writeSafetensors(path.join(model, 'model.safetensors'), t);
     const out = path.join(dir, 'broken-run');
-    const r = await ual('train', '--model', model, '--data', DATA, '--out', out, '--steps', '2', '--batch-size', '2', '--engine', 'torch', '--python', PY);
+    const r = await ual('train', '--model', model, '--data', DATA, '--out', out, '--steps', '2', '--batch-size', '2', '--engine', 'torch', ...PY_ARGS);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines.find((l) => l.startsWith('ual train: error'))).toMatch(/^ual train: error \[UAL_CHECKPOINT\] torch worker rank 0: .*h\.1\.mlp\.c_fc\.weight/);
     expect(r.stderr).not.toMatch(/Traceback/); // the worker's traceback stays in engine/worker.log
-    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
-    expect(fs.existsSync(path.join(out, 'checkpoints'))).toBe(false);
+    // no weights, no checkpoints, no train_config.json or metrics: the node that hosts rank 0 writes those once it started
+    expect(fs.readdirSync(out)).toEqual(['engine']);
   });
 
   /** The processes whose command line names this run's plan (keeper, launcher, ranks). */
@@ -157,7 +160,7 @@ describeWith(TORCH, 'ual train --engine torch from the command line', () => {
 
   async function startLong(name: string) {
     const out = path.join(dir, name);
-    const run = startCli(bin, ['train', '--model', path.join(FIX, 'llama'), '--data', DATA, '--out', out, '--steps', '100000', '--batch-size', '2', '--engine', 'torch', '--python', PY]);
+    const run = startCli(bin, ['train', '--model', path.join(FIX, 'llama'), '--data', DATA, '--out', out, '--steps', '100000', '--batch-size', '2', '--engine', 'torch', ...PY_ARGS]);
     const mfile = path.join(out, 'metrics.jsonl');
     await new Promise<void>((ok) => { const t = setInterval(() => { if (fs.existsSync(mfile) && fs.readFileSync(mfile, 'utf8').includes('"step":2')) { clearInterval(t); ok(); } }, 20); });
     expect(groupOf(out).length).toBeGreaterThanOrEqual(3); // keeper, launcher, rank 0
@@ -175,11 +178,62 @@ describeWith(TORCH, 'ual train --engine torch from the command line', () => {
     expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
   });
 
-  it('SIGKILL of ual: the keeper ends the worker group', async () => {
-    const { out, child, done } = await startLong('sigkill');
+  const until = async (ready: () => boolean) => { while (!ready()) await new Promise((ok) => setTimeout(ok, 20)); };
+
+  it('SIGKILL of ual after a checkpoint: the keeper ends the worker group; --resume equals the uninterrupted run and clears the killed writes\' temps', async () => {
+    const args = (out: string, ...more: string[]) => ['train', '--model', path.join(FIX, 'llama'), '--data', DATA, '--out', out, '--steps', '120',
+      '--batch-size', '2', '--lr', '1e-3', '--save-every', '10', '--engine', 'torch', ...PY_ARGS, ...more];
+    const full = path.join(dir, 'sigkill-full');
+    const uninterrupted = runCli(bin, args(full));
+    const out = path.join(dir, 'sigkill');
+    const { child, done } = startCli(bin, args(out));
+    await until(() => fs.existsSync(path.join(out, 'checkpoints', 'step-10')));
+    expect(groupOf(out).length).toBeGreaterThanOrEqual(3); // keeper, launcher, rank 0
     child.kill('SIGKILL');
     expect((await done).signal).toBe('SIGKILL');
     for (let i = 0; i < 100 && groupOf(out).length > 0; i++) await new Promise((ok) => setTimeout(ok, 50));
     expect(groupOf(out)).toEqual([]);
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false); // killed before the end
+
+    // what writes killed midway leave (a SIGKILL gives no chance to clean up), as the dead ual's: the next checkpoint
+    // (and a replaced one moved aside), the final weights, metrics.jsonl; and a live process's temp, which must stay
+    const latest = Math.max(...fs.readdirSync(path.join(out, 'checkpoints')).filter((d) => /^step-\d+$/.test(d)).map((d) => Number(d.slice(5))));
+    expect(latest + 10).toBeLessThan(120);
+    const dead = child.pid!;
+    const ck = (name: string) => path.join(out, 'checkpoints', name);
+    for (const d of [`.step-${latest + 10}.tmp-${dead}-0`, `.step-${latest + 10}.tmp-${dead}-1-old`, `.step-${latest + 10}.tmp-${process.pid}-2`]) {
+      fs.mkdirSync(ck(d));
+      fs.writeFileSync(path.join(ck(d), 'model.safetensors'), 'half');
+    }
+    for (const f of [`.model.safetensors.tmp-${dead}-3`, `.metrics.jsonl.tmp-${dead}-4`]) fs.writeFileSync(path.join(out, f), 'half');
+
+    const r = await runCli(bin, args(out, '--resume', out));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`resuming after step ${latest}`);
+    expect((await uninterrupted).code).toBe(0);
+    sameLosses(full, out, 1e-6);
+    sameWeights(full, out, 'model.safetensors', 1e-6);
+    const temps = [...fs.readdirSync(out), ...fs.readdirSync(path.join(out, 'checkpoints'))].filter((f) => f.includes('.tmp-'));
+    expect(temps).toEqual([`.step-${latest + 10}.tmp-${process.pid}-2`]);
+  });
+
+  it('two nodes (static rendezvous, here on one machine): both train; the node without rank 0 says so instead of a loss', async () => {
+    const port = await new Promise<number>((ok) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = (srv.address() as net.AddressInfo).port; srv.close(() => ok(p)); }); });
+    const out = path.join(dir, 'nodes');
+    const raw = { model: path.join(FIX, 'llama'), steps: '3', 'batch-size': '2', lr: '3e-3' };
+    const node = (rank: number) => runCli(bin, ['train', ...Object.entries({ ...raw, data: DATA, out }).flat().map((v, i) => (i % 2 ? v : `--${v}`)),
+      '--engine', 'torch', '--nnodes', '2', '--node-rank', String(rank), '--master-addr', '127.0.0.1', '--master-port', String(port), ...PY_ARGS]);
+    const [n0, n1] = await Promise.all([node(0), node(1)]);
+    expect(n0.code, n0.stderr).toBe(0);
+    expect(n1.code, n1.stderr).toBe(0);
+    expect(n0.stderr).toMatch(/^ual train: 3 steps, final loss \d\.\d{4}, \d+ tokens\/s; wrote /m);
+    expect(n1.stderr.trim().split('\n').at(-1)).toBe(`ual train: node 1: training done; rank 0 on node 0 reports the metrics and writes ${out}`);
+    expect(n1.stderr).not.toContain('NaN');
+    // the run directory is node 0's, and it is the native engine's run: one row per rank, token-weighted
+    const native = path.join(dir, 'nodes-native');
+    await train(resolveTrainConfig({ ...raw, data: DATA, out: native }));
+    sameLosses(native, out, 1e-5);
+    sameWeights(native, out, 'model.safetensors', 2e-5);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'train_config.json'), 'utf8')).torch).toMatchObject({ world_size: 2 });
   });
 });
