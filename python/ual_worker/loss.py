@@ -64,13 +64,14 @@ class LinearCrossEntropy(torch.autograd.Function):
         V = weight.shape[0]
         w = 1.0 / (V - 1) if style == "paper" else 1.0 / V  # q's mass on each non-gold token, per unit of e
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        acc = torch.promote_types(h.dtype, torch.float32)  # the logits' dtype: float32 even under bf16 autocast
         dh = torch.empty_like(h) if need_h else None  # (M, C)
-        dw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None  # (V, C)
-        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        dw = torch.zeros_like(weight) if need_w else None  # (V, C)
+        total = torch.zeros((), dtype=acc, device=h.device)
         for r0 in range(0, h.shape[0], chunk_rows):
             hc = h[r0:r0 + chunk_rows]  # (m, C)
-            g, e = gold[r0:r0 + chunk_rows].unsqueeze(1), eps[r0:r0 + chunk_rows].float()
-            logits = (hc @ weight.t()).float()  # (m, V): the only logits that exist
+            g, e = gold[r0:r0 + chunk_rows].unsqueeze(1), eps[r0:r0 + chunk_rows].to(acc)
+            logits = (hc @ weight.t()).to(acc)  # (m, V): the only logits that exist
             lse = torch.logsumexp(logits, -1)
             x_gold = logits.gather(1, g).squeeze(1)
             others = logits.sum(-1) - x_gold if style == "paper" else logits.sum(-1)
@@ -83,7 +84,7 @@ class LinearCrossEntropy(torch.autograd.Function):
             if need_h:
                 dh[r0:r0 + chunk_rows] = d @ weight  # (m, C); under autocast in the unfused backward's dtype
             if need_w:
-                dw += (d.t() @ hc).float()  # (V, C)
+                dw += (d.t() @ hc).to(dw.dtype)  # (V, C)
         ctx.save_for_backward(*(t for t in (dh, dw) if t is not None))
         ctx.has = (need_h, need_w)
         return total

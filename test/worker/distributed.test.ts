@@ -57,12 +57,12 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
       'max-shard-size': '150KB', ...extra, // sharded weights: each engine reads the other's shards on resume
     });
     await train(base(dir('native')));
-    const start = async (name: string, cfg: TrainConfig, nproc = 1) => { run[name] = ok(await launch(cfg, await writePlan(cfg), nproc)); };
+    const start = async (name: string, cfg: TrainConfig, nproc = 1, threads = 0) => { run[name] = ok(await launch(cfg, await writePlan(cfg, { threads }), nproc)); };
     // one process; two processes (gradient checkpointing on: the same numbers, less memory); in file order, micro-steps
     // of 2 rows alternate 62 and 2 targets: 2 accumulated equal one of 4 rows
     const flat = (out: string, extra: Record<string, string | boolean> = {}) => base(out, { 'batch-size': '4', 'grad-accum': '1', 'save-every': '0', ...extra });
     await Promise.all([start('one', base(dir('one'))), start('two', base(dir('two'), { 'gradient-checkpointing': true }), 2),
-      start('acc', flat(dir('acc'), { 'batch-size': '2', 'grad-accum': '2' })), start('flat', flat(dir('flat')))]);
+      start('acc', flat(dir('acc'), { 'batch-size': '2', 'grad-accum': '2' })), start('flat', flat(dir('flat')), 1, 2)]);
     // the worker resumed from its own checkpoint and from the native engine's
     await Promise.all([start('own', base(dir('own'), { resume: ckpt(dir('one'), 2) })), start('cross', base(dir('cross'), { resume: ckpt(dir('native'), 2) }))]);
   });
@@ -86,6 +86,8 @@ describeWith(needTorch, 'the worker on two processes and across a resume', () =>
     console.log(`accumulation 2 × 2 vs batch 4: max relative loss difference ${loss.toExponential(2)}, max weight difference ${weights.toExponential(2)}`);
     expect(loss).toBeLessThan(1e-6);
     expect(weights).toBeLessThan(1e-5);
+    // plan.threads is torch.set_num_threads in each rank (the launch sets OMP_NUM_THREADS=1, torch's default here)
+    expect([run.flat.start.threads, run.acc.start.threads]).toEqual([2, 1]);
   });
 
   it('checkpoints have the native layout: same files, tensor names, Adam step and trainer state', () => {
