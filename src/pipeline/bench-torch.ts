@@ -34,6 +34,7 @@ export async function torchEngineBench(dir: string, s: TrainBenchSpec, steps: nu
     const cfg = resolveTrainConfig({
       model: dir, data, out: path.join(tmp, 'run'), steps: String(warmup + steps), 'batch-size': String(s.batchSize), lr: '1e-4',
       loss: 'ls', 'max-length': String(s.seq), 'max-grad-norm': '0', 'no-shuffle': true, engine: 'torch', python: TORCH_PY, ...lora,
+      ...(s.unfused ? { 'no-fused-loss': true } : {}), // the head and loss path ours runs
     });
     const { worker } = await trainTorch(cfg, {}, { threads, env: torchEnv() });
     const ms = worker.steps.map((m) => (1000 * m.tokens) / m.tokens_per_s);
