@@ -6,7 +6,7 @@ import { flags, readArgv, usage } from '../util/options.js';
 import { jsonFlag, printJson, type Command } from './command.js';
 import { progress, type Progress } from './progress.js';
 
-const OPTIONS = flags({ ...TRAIN_FLAGS, ...jsonFlag('{"steps", "final_loss", "tokens_per_s", "out"}') });
+const OPTIONS = flags({ ...TRAIN_FLAGS, ...jsonFlag('{"steps", "final_loss", "tokens_per_s", "out"} (and "note" on a torch node without rank 0)') });
 
 const HEAD = `usage: ual train --model DIR --data FILE --out DIR (--steps N | --epochs E) [options]
 

@@ -107,6 +107,15 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
   for (const s of signals) process.on(s, onSignal);
   process.on('exit', onExit);
 
+  // a callback that throws (the run directory cannot be written) ends the group and becomes the run's error
+  let callbackError: unknown = null;
+  const guarded = (fn: () => void) => {
+    if (callbackError) return;
+    try { fn(); } catch (e) {
+      callbackError = e;
+      killGroup('SIGKILL');
+    }
+  };
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
     let ev: Record<string, unknown>;
     try { ev = JSON.parse(line); } catch { log.write(`[stdout] ${line}\n`); return; }
@@ -114,7 +123,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
     if (ev.event === 'start') {
       run.started = true;
       run.start = ev;
-      o.onStart?.(ev);
+      guarded(() => o.onStart?.(ev));
     } else if (ev.event === 'step') {
       // the native engine's keys in its order, so metrics.jsonl reads the same whichever engine wrote it
       const m: StepMetrics = {
@@ -122,7 +131,7 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
         tokens_per_s: Number(ev.tokens_per_s), elapsed_s: Number(ev.elapsed_s),
       };
       run.steps.push(m);
-      o.onStep?.(m);
+      guarded(() => o.onStep?.(m));
     } else if (ev.event === 'done') run.done = true;
   });
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -149,7 +158,8 @@ export function runWorker(cfg: TrainConfig, planFile: string, o: LaunchOptions =
       killGroup('SIGKILL'); // nothing of the group may stay behind
       log.end();
       const where = `${cfg.out}: checkpoints/step-N written before it are complete; the worker's log is ${logFile}`;
-      if (stopping) {
+      if (callbackError) reject(callbackError);
+      else if (stopping) {
         reject(new UalError('UAL_TORCH_WORKER', `stopped by ${stopping}: the worker group was ended`, `resume with --resume ${cfg.out} (${where})`));
       } else if (firstError) {
         const e = firstError as WorkerError;
