@@ -1,7 +1,7 @@
-// `ual train --engine torch`: TypeScript checks the python's torch and prepares (prepareData: rows, epsilon, order,
-// schedule; the init adapter; plan.ts writes them), the PyTorch worker (python/ual_worker, torch-launch.ts starts it)
-// trains, and its progress becomes the same hooks, metrics.jsonl and run directory the native engine leaves. The
-// contract: README "Beyond one machine" and plan.ts.
+// `ual train --engine torch`: TypeScript finds a python with torch (--python, or python3 then /usr/bin/python3) and
+// prepares (prepareData: rows, epsilon, order, schedule; LoRA's init adapter from the checkpoint's headers; plan.ts
+// writes them), the PyTorch worker (python/ual_worker, torch-launch.ts starts it) trains, and its progress becomes the
+// same hooks, metrics.jsonl and run directory the native engine leaves. The contract: README "Beyond one machine" and plan.ts.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -59,9 +59,8 @@ export interface Launched {
 export async function launch(cfg: TrainConfig, planFile: string, nproc = 1): Promise<Launched> {
   const env = { ...process.env, OMP_NUM_THREADS: '1' };
   let started = false;
-  const done = runWorker({ ...cfg, engine: 'torch', python: PYTHON, nprocPerNode: nproc }, planFile, { env, onStart: () => { started = true; } })
-    .then((run) => ({ run, error: null }), (error: UalError) => ({ run: null, error }));
-  const { run, error } = await done;
+  const { run, error } = await runWorker({ ...cfg, engine: 'torch', python: PYTHON, nprocPerNode: nproc }, planFile, { env, onStart: () => { started = true; } })
+    .then((r) => ({ run: r, error: null }), (e: UalError) => ({ run: null, error: e }));
   return { run, error, started, log: fs.readFileSync(path.join(path.dirname(planFile), 'worker.log'), 'utf8') };
 }
 
