@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "bf16.h"
 #include "gemm.h"
 #include "kernels.h"
 
@@ -78,6 +79,9 @@ struct Args {
   // for arrays whose required length depends on other arrays (embedding tables)
   float* f32_len(size_t i, const char* name, int64_t& len) const {
     return typed<float>(i, name, napi_float32_array, "Float32Array", len);
+  }
+  uint16_t* bf16_len(size_t i, const char* name, int64_t& len) const {
+    return typed<uint16_t>(i, name, napi_uint16_array, "Uint16Array (bfloat16 bits)", len);
   }
 
   void check_len(const char* name, int64_t len, double need) const {
@@ -319,6 +323,39 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// bfloat16 frozen weights (bf16.cc): the contract's gemmBf16 and embeddingForwardBf16
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "gemmBf16", 11);
+  const bool tB = a.flag(0);
+  const int64_t M = a.dim(1, "M"), N = a.dim(2, "N"), K = a.dim(3, "K");
+  const float alpha = float(a.num(4, "alpha")), beta = float(a.num(8, "beta"));
+  const int64_t aOff = a.offset(6, "aOff"), cOff = a.offset(10, "cOff");
+  int64_t la, lb, lc;
+  float* A = a.f32_len(5, "A", la);
+  uint16_t* B = a.bf16_len(7, "B", lb);
+  float* C = a.f32_len(9, "C", lc);
+  if (M > 0 && N > 0 && K > 0) {
+    a.check_len("A", la, span(aOff, 1, 0, M, K));
+    a.check_len("B", lb, double(N) * double(K));
+  }
+  a.check_len("C", lc, span(cOff, 1, 0, M, N));
+  ual::gemm_bf16(tB, int(M), int(N), int(K), alpha, A + aOff, int(K), B, beta, C + cOff, int(N));
+  return info.Env().Undefined();
+}
+
+Napi::Value EmbeddingForwardBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "embeddingForwardBf16", 5);
+  const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
+  int32_t* ids = a.i32(0, "ids", N);
+  int64_t tlen;
+  uint16_t* table = a.bf16_len(1, "table", tlen);
+  float* out = a.f32(2, "out", double(N) * double(C));
+  if (C == 0) return info.Env().Undefined();
+  check_ids(a, ids, N, tlen / C);
+  ual::embedding_forward_bf16(ids, table, out, N, C);
+  return info.Env().Undefined();
+}
+
 Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   Args a(info, "embeddingBackward", 5);
   const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
@@ -454,6 +491,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ual::set_threads(threads);
 
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16, "gemmBf16"));
+  exports.Set("embeddingForwardBf16", Napi::Function::New(env, EmbeddingForwardBf16, "embeddingForwardBf16"));
   exports.Set("layernormForward", Napi::Function::New(env, LayernormForward, "layernormForward"));
   exports.Set("layernormBackward", Napi::Function::New(env, LayernormBackward, "layernormBackward"));
   exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward, "rmsnormForward"));

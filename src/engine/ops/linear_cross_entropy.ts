@@ -25,6 +25,7 @@ import type { Arr } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record } from '../tensor.js';
 import { shiftTargets, type EpsStyle } from './cross_entropy.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
+import { gemmWeight } from './weight.js';
 
 /**
  * Bytes of one chunk's logits when no chunk size is given: 64 MB is ~110 positions at Qwen2.5's 151,936 tokens and
@@ -77,7 +78,7 @@ export function linearCrossEntropy(
 
   const tg = packTargets(targets, epsRows, count, hidden.data);
   const k = kernelsFor(hidden.data);
-  const h = hidden.data, w = weight.data;
+  const h = hidden.data;
   const hc = alloc(h, rows * C); // (rows, C): the chunk's hidden rows, gathered
   const logits = alloc(h, rows * V); // (rows, V): the only logits buffer; becomes dlogits in place
   const losses = alloc(h, rows); // (rows)
@@ -88,7 +89,7 @@ export function linearCrossEntropy(
       const n = tg.pos[r0 + i];
       hc.set(h.subarray(n * C, (n + 1) * C), i * C);
     }
-    k.gemm(false, true, m, V, C, 1, hc, 0, w, 0, 0, logits, 0, 1, 0, 0, 0);
+    gemmWeight(k, true, m, V, C, 1, hc, 0, weight, 0, logits, 0);
     k.crossEntropy(logits, tg.gold.subarray(r0, r0 + m), tg.eps.subarray(r0, r0 + m), m, V, styleCode,
       losses, gradScale === null ? null : logits, gradScale ?? 0);
   };
@@ -115,7 +116,7 @@ export function linearCrossEntropy(
       const m = Math.min(rows, count - r0);
       chunk(r0, m, g / count);
       if (dh && dhc) {
-        k.gemm(false, false, m, C, V, 1, logits, 0, w, 0, 0, dhc, 0, 1, 0, 0, 0); // (m, C) = dlogits · W
+        gemmWeight(k, false, m, C, V, 1, logits, 0, weight, 0, dhc, 0); // (m, C) = dlogits · W
         for (let i = 0; i < m; i++) {
           const o = tg.pos[r0 + i] * C;
           for (let c = 0; c < C; c++) dh[o + c] += dhc[i * C + c];
