@@ -6,6 +6,7 @@ import type { LrSchedule } from './schedule.js';
 import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { TEMPLATES, type TemplateName } from '../data/template.js';
 import { DEFAULT_MAX_SHARD_SIZE, SAVE_DTYPE_NAMES, type SaveDtype } from '../models/shards.js';
+import { BASE_DTYPES, type BaseDtype } from '../models/model.js';
 import { flags, resolveFlags, typedFlags, type RawFlags, type TableFor } from '../util/options.js';
 
 export interface TrainConfig {
@@ -66,6 +67,8 @@ export interface TrainConfig {
   gradientCheckpointing: boolean;
   /** the LM head and the loss in chunks of positions (no full (B, T, V) logits): less memory, slower today */
   fusedLoss: boolean;
+  /** with LoRA, keep the frozen base's matrices as bfloat16 (half the memory); products still accumulate in float32 */
+  baseDtype: BaseDtype;
 }
 
 export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
@@ -93,6 +96,7 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   maxShardSize: DEFAULT_MAX_SHARD_SIZE,
   gradientCheckpointing: false,
   fusedLoss: false,
+  baseDtype: 'fp32',
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -146,6 +150,7 @@ export const TRAIN_FLAGS = flags({
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
   fusedLoss: { flag: 'fused-loss', kind: 'bool', help: 'LM head + loss chunked over positions, never the full (B, T, V) logits: ~0.6 GB less\nper 512 tokens at a 152k vocabulary; the same loss to 1e-6; slower today (the head is recomputed in backward)' },
+  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, help: 'LoRA only: bf16 keeps the frozen base\'s linear weights, embeddings and head as bfloat16 (half\nthe memory; activations, adapters, norms, biases, gradients stay fp32, products accumulate in fp32): the\nresults of an fp32 base rounded to bf16 (W.to(torch.bfloat16).float()); losses within ~1e-3 of the fp32 base\'s' },
 }) satisfies TableFor<TrainConfig>;
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
@@ -173,6 +178,10 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
   }
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
+  if (cfg.baseDtype === 'bf16' && cfg.loraR === 0 && cfg.adapter === '') {
+    throw new UsageError('ual train: --base-dtype bf16 keeps the base frozen in bfloat16, so it needs LoRA; a full fine-tune trains every weight in fp32',
+      'add --lora-r N (or --adapter DIR, or --preset paper), or drop --base-dtype bf16');
+  }
   return cfg;
 }
 

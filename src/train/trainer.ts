@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { LOSSES } from './losses.js';
 import { lrAt } from './schedule.js';
-import { RESUMABLE_CHANGES, type TrainConfig } from './config.js';
+import { RESUMABLE_CHANGES, TRAIN_DEFAULTS, type TrainConfig } from './config.js';
 import { loadOptimizer, readTrainerState, resolveResumeDir, saveCheckpoint } from './checkpoint.js';
 
 export interface StepMetrics {
@@ -77,10 +77,12 @@ export function totalSteps(cfg: TrainConfig, rows: number): number {
 
 /** Check that a resumed run is the same run: only out/resume/save cadence may change. */
 function checkResumable(saved: TrainConfig, now: TrainConfig, dir: string): void {
+  // a key the saved config lacks (it predates the option) had the default value
+  const was = (k: keyof TrainConfig) => saved[k] ?? (TRAIN_DEFAULTS as Partial<TrainConfig>)[k];
   const differ = (Object.keys(now) as (keyof TrainConfig)[])
-    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(saved[k]) !== JSON.stringify(now[k]));
+    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length > 0) {
-    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(saved[k])} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
+    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(was(k))} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
       'resume with the options of the original run (see its train_config.json)');
   }
 }
@@ -102,7 +104,7 @@ export async function prepareTraining(cfg: TrainConfig, onWarning: (msg: string)
   if (state && resumeDir) checkResumable(state.config, cfg, resumeDir);
   const useLora = cfg.loraR > 0 || cfg.adapter !== '';
   // a full fine-tune resumes from the checkpoint's weights; LoRA from the base model plus the checkpoint's adapter
-  const model = loadModel(resumeDir && !useLora ? resumeDir : cfg.model);
+  const model = loadModel(resumeDir && !useLora ? resumeDir : cfg.model, { baseDtype: cfg.baseDtype });
   const tokenizer = hasTokenizer(cfg.model) ? loadTokenizer(cfg.model) : null;
   if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
     throw new UalError('UAL_TOKENIZER', `${cfg.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`,
