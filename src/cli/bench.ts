@@ -15,7 +15,7 @@ const train = tableCommand({
   summary: 'times training steps (forward, backward, AdamW; LoRA with --lora-r) beside PyTorch at its best setting',
   head: 'usage: ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N [--ffn N] [--tie]\n' +
     '                       [--bias-qkv] --seq T --batch-size B --steps S [--warmup W] [--lora-r R [--lora-targets LIST]]\n' +
-    '                       [--no-torch] [--json]\n' +
+    '                       [--base-dtype fp32|bf16] [--no-torch] [--json]\n' +
     '       ual bench train --preset qwen2.5-0.5b --seq T --batch-size B --steps S [--lora-r R] ...\n\n' +
     'Ours in a child process, then PyTorch (torch_ref.py bench, or scripts/lora_ref.py bench with --lora-r) at each\n' +
     'torch.set_num_threads setting, the fastest reported; one round (`ual bench all` runs two and takes medians).',
@@ -33,9 +33,10 @@ const train = tableCommand({
     }
     const why = torchUnavailable();
     if (why) process.stderr.write(`PyTorch side skipped: ${why}\n`);
-    const row = compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}`,
+    const row = compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}${spec.baseDtype === 'bf16' ? ', bf16 base' : ''}`,
       spec, why ? null : o.steps, 1, (line) => process.stderr.write(line + '\n'));
     process.stdout.write(trainMarkdown([row]) + '\n');
+    if (spec.baseDtype === 'bf16' && row.torch) process.stdout.write(`\nPyTorch's side: ${row.torch.engine}\n`);
     if (o.json) printJson(row);
     return 0;
   },

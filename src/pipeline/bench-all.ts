@@ -66,7 +66,7 @@ export function compareShape(name: string, s: TrainBenchSpec, torchSteps: number
   const dir = torchSteps === null ? null : writeBenchCheckpoint(s);
   try {
     const runTorch = (threads: number): TorchBench => s.lora
-      ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads)
+      ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads, s.baseDtype)
       : torchBench(dir!, s.batchSize, s.seq, torchSteps!, threads);
     const sides = [
       () => {

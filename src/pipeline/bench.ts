@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope, smoothedCrossEntropy } from '../engine/index.js';
-import { initConfigJson, initModel, MODEL_PRESETS, modelPreset, type InitSpec } from '../models/index.js';
+import { BASE_DTYPES, initConfigJson, initModel, MODEL_PRESETS, modelPreset, type BaseDtype, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Lora } from '../train/lora.js';
 import { UsageError } from '../errors.js';
@@ -24,6 +24,8 @@ export interface TrainBenchSpec extends InitSpec {
   biasQkv?: boolean;
   /** LoRA adapters on these modules, the base frozen (no gradients for its weights, no optimizer state) */
   lora?: { r: number; targets: string[] };
+  /** bf16: the frozen base's matrices kept as bfloat16 (LoRA only) */
+  baseDtype?: BaseDtype;
 }
 
 export interface TrainBenchResult {
@@ -61,6 +63,7 @@ export const TRAIN_BENCH_FLAGS = flags({
   warmup: { flag: 'warmup', kind: 'int', min: 1, default: 2, arg: 'W', help: 'untimed steps first' },
   loraR: { flag: 'lora-r', kind: 'int', min: 1, help: 'LoRA rank: adapters on --lora-targets, the base frozen' },
   loraTargets: { flag: 'lora-targets', kind: 'string', arg: 'LIST', default: 'q_proj,v_proj', help: 'modules LoRA adapts, comma-separated' },
+  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, default: 'fp32', help: 'with --lora-r, bf16 keeps the frozen base\'s matrices as bfloat16 (PyTorch\'s side too: stored bf16,\nupcast to fp32 a block of rows per matmul)' },
 });
 
 const SHAPE_KEYS = ['arch', 'layers', 'd', 'heads', 'kvHeads', 'vocab', 'ffn', 'tie', 'biasQkv'] as const;
@@ -79,7 +82,11 @@ export function presetShape(name: string): Omit<TrainBenchSpec, 'seq' | 'batchSi
 /** The spec `ual bench train`'s flags describe: a preset's shape or the shape flags (not both), the run, LoRA. */
 export function trainBenchSpec(o: Values<typeof TRAIN_BENCH_FLAGS>): TrainBenchSpec {
   const run = { seq: o.seq, batchSize: o.batchSize, steps: o.steps, warmup: o.warmup, ctx: Math.max(o.seq, 64) };
-  const lora = o.loraR === undefined ? {} : { lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) } };
+  if (o.baseDtype === 'bf16' && o.loraR === undefined) throw new UsageError('ual bench train: --base-dtype bf16 keeps the base frozen, so it needs --lora-r R');
+  const lora = o.loraR === undefined ? {} : {
+    lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) },
+    ...(o.baseDtype === 'bf16' ? { baseDtype: 'bf16' as const } : {}),
+  };
   if (o.preset !== undefined) {
     const given = SHAPE_KEYS.filter((k) => o[k] !== undefined && o[k] !== false).map((k) => TRAIN_BENCH_FLAGS[k].flag);
     if (given.length) throw new UsageError(`ual bench train: --preset sets the model's shape; drop --${given.join(', --')}`, 'or leave out --preset and give the shape yourself');
@@ -106,6 +113,7 @@ export function trainBenchArgs(s: TrainBenchSpec): string[] {
   if (s.tie) a.push('--tie');
   if (s.biasQkv) a.push('--bias-qkv');
   if (s.lora) a.push('--lora-r', String(s.lora.r), '--lora-targets', s.lora.targets.join(','));
+  if (s.baseDtype === 'bf16') a.push('--base-dtype', 'bf16');
   return a;
 }
 
@@ -133,7 +141,7 @@ function peakRssMb(): number {
 
 /** Time `steps` training steps after `warmup` untimed ones (the first of which is reported apart); median step time. */
 export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
-  const model = initModel(benchConfigJson(s), 0);
+  const model = initModel(benchConfigJson(s), 0, { baseDtype: s.baseDtype });
   const lora = s.lora ? Lora.attach(model, { r: s.lora.r, alpha: 2 * s.lora.r, dropout: 0, targets: s.lora.targets }) : null;
   const trainable = lora ? lora.parameters() : model.parameters();
   const V = s.vocab;
@@ -169,7 +177,7 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const gflop = trainFlopsPerStep(s, matmul + adapters, lora ? matmul : 0) / 1e9;
   const info = nativeInfo();
   return {
-    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}`,
+    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}${s.baseDtype === 'bf16' ? ' (bf16 base)' : ''}`,
     model_type: model.config.modelType,
     tokens_per_s: (s.batchSize * s.seq) / (med / 1000),
     step_ms: med,
