@@ -150,7 +150,7 @@ export const TRAIN_FLAGS = flags({
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
   fusedLoss: { flag: 'fused-loss', kind: 'bool', help: 'LM head + loss chunked over positions, never the full (B, T, V) logits: ~0.6 GB less\nper 512 tokens at a 152k vocabulary; the same loss to 1e-6; slower today (the head is recomputed in backward)' },
-  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, help: 'LoRA only: bf16 keeps the frozen base\'s linear weights, embeddings and head as bfloat16 (half\nthe memory; activations, adapters, norms, biases, gradients stay fp32, products accumulate in fp32): the\nresults of an fp32 base rounded to bf16 (W.to(torch.bfloat16).float()); losses within ~1e-3 of the fp32 base\'s' },
+  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, help: 'LoRA only: bf16 keeps the frozen base\'s linear weights, embeddings and head as bfloat16 (half\nthe memory; activations, adapters, norms, biases, gradients stay fp32, products accumulate in fp32): the\nresults of the fp32 base rounded to bf16 (W.to(torch.bfloat16).float()); losses within 1e-3 relative of the fp32 base\'s' },
 }) satisfies TableFor<TrainConfig>;
 
 /** Named setups; a preset's values sit between the defaults and the user's own options. */
