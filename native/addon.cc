@@ -310,17 +310,24 @@ void check_ids(const Args& a, const int32_t* ids, int64_t N, int64_t rows) {
                                                     std::to_string(rows) + " rows");
 }
 
-Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
-  Args a(info, "embeddingForward", 5);
+// out (N, C) = rows ids of a (rows, C) table, float32 or bfloat16 bits: the two embedding forwards
+template <typename T>
+Napi::Value GatherRows(const Napi::CallbackInfo& info, const char* fn, napi_typedarray_type type, const char* typeName,
+                       void (*gather)(const int32_t*, const T*, float*, int64_t, int64_t)) {
+  Args a(info, fn, 5);
   const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
   int32_t* ids = a.i32(0, "ids", N);
   int64_t tlen;
-  float* table = a.f32_len(1, "table", tlen);
+  T* table = a.typed<T>(1, "table", type, typeName, tlen);
   float* out = a.f32(2, "out", double(N) * double(C));
   if (C == 0) return info.Env().Undefined();
   check_ids(a, ids, N, tlen / C);
-  ual::embedding_forward(ids, table, out, N, C);
+  gather(ids, table, out, N, C);
   return info.Env().Undefined();
+}
+
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+  return GatherRows<float>(info, "embeddingForward", napi_float32_array, "Float32Array", ual::embedding_forward);
 }
 
 // bfloat16 frozen weights (bf16.cc): the contract's gemmBf16 and embeddingForwardBf16
@@ -344,16 +351,8 @@ Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmbeddingForwardBf16(const Napi::CallbackInfo& info) {
-  Args a(info, "embeddingForwardBf16", 5);
-  const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
-  int32_t* ids = a.i32(0, "ids", N);
-  int64_t tlen;
-  uint16_t* table = a.bf16_len(1, "table", tlen);
-  float* out = a.f32(2, "out", double(N) * double(C));
-  if (C == 0) return info.Env().Undefined();
-  check_ids(a, ids, N, tlen / C);
-  ual::embedding_forward_bf16(ids, table, out, N, C);
-  return info.Env().Undefined();
+  return GatherRows<uint16_t>(info, "embeddingForwardBf16", napi_uint16_array, "Uint16Array (bfloat16 bits)",
+                              ual::embedding_forward_bf16);
 }
 
 Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
