@@ -122,7 +122,8 @@ function trainMarkdown(rows: TrainRow[]): string {
 /** The markdown tables of `ual bench all`, to paste into BENCHMARKS.md. */
 function markdown(b: BenchAllResult): string {
   const md: string[] = [trainMarkdown(b.train)];
-  md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s |`, `|---|---|`, ...b.gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} |`));
+  md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s | B a bf16 weight (widened per block) GFLOP/s |`, `|---|---|---|`,
+    ...b.gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} | ${g.bf16_gflops.toFixed(1)} |`));
   md.push('', '| decoding | batch | ours new tokens/s (KV cache) | prefill ms | PyTorch new tokens/s (torch_ref greedy, no cache, 1 thread) |',
     '|---|---|---|---|---|',
     ...b.generate.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} | ${g.torch_tokens_per_s ? g.torch_tokens_per_s.toFixed(1) : '—'} |`));

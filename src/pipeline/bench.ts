@@ -197,17 +197,22 @@ export function writeBenchCheckpoint(s: TrainBenchSpec): string {
   return dir;
 }
 
-/** GEMM GFLOP/s of the active kernels for C(M,N) = A(M,K) B(K,N)^T, as the linear layers call it. */
-export function benchGemm(M: number, N: number, K: number, reps = 5): number {
+/**
+ * GEMM GFLOP/s of the active kernels for C(M,N) = A(M,K) B(K,N)^T, as the linear layers call it; with `bf16`, B is a
+ * frozen bfloat16 weight (gemmBf16: widened a block at a time), so the two side by side are what widening costs.
+ */
+export function benchGemm(M: number, N: number, K: number, reps = 5, bf16 = false): number {
   const k = activeKernels();
   const A = new Float32Array(M * K).fill(0.01);
   const B = new Float32Array(N * K).fill(0.02);
+  const Bh = bf16 ? new Uint16Array(N * K).fill(0x3ca4) : null; // 0.02 in bf16
   const C = new Float32Array(M * N);
-  k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0);
+  const run = () => (Bh ? k.gemmBf16(true, M, N, K, 1, A, 0, Bh, 0, C, 0) : k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0));
+  run();
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
-    k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0);
+    run();
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
