@@ -107,6 +107,14 @@ describe('a bf16 base', () => {
     }
   });
 
+  it('trains the same with gradient checkpointing, and decodes (KV cache, one row at a time) as the rounded fp32 model', async () => {
+    expect(losses(await run(fp32Dir, 'bf16', { 'gradient-checkpointing': true, steps: '3' })))
+      .toEqual(losses(await run(fp32Dir, 'bf16', { steps: '3' })));
+    const prompt = [3, 17, 42, 99, 5];
+    const ids = (m: ReturnType<typeof loadModel>) => m.generate(prompt, { maxNewTokens: 12, temperature: 0 }).ids;
+    expect(ids(loadModel(fp32Dir, { baseDtype: 'bf16' }))).toEqual(ids(loadModel(bf16Dir)));
+  });
+
   it('is refused for a full fine-tune, naming the flag and the fix', () => {
     expect(() => resolveTrainConfig({ model: fp32Dir, data: DATA, out: path.join(dir, 'x'), steps: '1', 'base-dtype': 'bf16' }))
       .toThrow(/--base-dtype bf16[\s\S]*needs LoRA/);
