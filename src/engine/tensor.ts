@@ -1,5 +1,6 @@
-// Tensors and the autodiff tape: a tensor is a flat typed array plus a shape (float32, float64, or bfloat16 bits); ops record backward closures on the
-// tape while gradients are enabled, and backward() replays them in reverse (llm.c's order, PyTorch's semantics).
+// Tensors and the autodiff tape: a tensor is a flat typed array (float32, float64, or bfloat16 bits) plus a shape;
+// ops record backward closures on the tape while gradients are enabled, and backward() replays them in reverse
+// (llm.c's order, PyTorch's semantics).
 import type { Arr, Kernels } from './kernels.js';
 
 export type DType = 'float32' | 'float64' | 'bfloat16';

@@ -51,11 +51,14 @@ describe.each(availableBackends().flatMap((b) => [false, true].map((fused) => [b
   'a bf16 base on the %s backend (fused loss: %s)', (backend, fused) => {
     beforeAll(() => useBackend(backend));
     const opts = { 'fused-loss': fused };
+    const used = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'train_config.json'), 'utf8')).fusedLoss;
 
     it('gives the losses of the fp32 model whose base was rounded to bf16 beforehand, from either checkpoint', async () => {
       const rounded = losses(await run(bf16Dir, 'fp32', opts));
       const fromFp32 = losses(await run(fp32Dir, 'bf16', opts)); // rounded on load
-      const fromBf16 = losses(await run(bf16Dir, 'bf16', opts)); // read as stored
+      const bf16Run = await run(bf16Dir, 'bf16', opts); // read as stored
+      expect(used(bf16Run), 'the head path asked for').toBe(fused);
+      const fromBf16 = losses(bf16Run);
       expect(fromFp32).toEqual(fromBf16);
       console.log(`[${backend}${fused ? ', fused' : ''}] bf16 base vs fp32 on the rounded base: max relative loss difference ${maxRel(fromBf16, rounded).toExponential(2)}`);
       expect(maxRel(fromBf16, rounded)).toBeLessThanOrEqual(1e-6);
