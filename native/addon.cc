@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "bf16.h"
 #include "gemm.h"
 #include "kernels.h"
 
@@ -78,6 +79,9 @@ struct Args {
   // for arrays whose required length depends on other arrays (embedding tables)
   float* f32_len(size_t i, const char* name, int64_t& len) const {
     return typed<float>(i, name, napi_float32_array, "Float32Array", len);
+  }
+  uint16_t* bf16_len(size_t i, const char* name, int64_t& len) const {
+    return typed<uint16_t>(i, name, napi_uint16_array, "Uint16Array (bfloat16 bits)", len);
   }
 
   void check_len(const char* name, int64_t len, double need) const {
@@ -306,17 +310,49 @@ void check_ids(const Args& a, const int32_t* ids, int64_t N, int64_t rows) {
                                                     std::to_string(rows) + " rows");
 }
 
-Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
-  Args a(info, "embeddingForward", 5);
+// out (N, C) = rows ids of a (rows, C) table, float32 or bfloat16 bits: the two embedding forwards
+template <typename T>
+Napi::Value GatherRows(const Napi::CallbackInfo& info, const char* fn, napi_typedarray_type type, const char* typeName,
+                       void (*gather)(const int32_t*, const T*, float*, int64_t, int64_t)) {
+  Args a(info, fn, 5);
   const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
   int32_t* ids = a.i32(0, "ids", N);
   int64_t tlen;
-  float* table = a.f32_len(1, "table", tlen);
+  T* table = a.typed<T>(1, "table", type, typeName, tlen);
   float* out = a.f32(2, "out", double(N) * double(C));
   if (C == 0) return info.Env().Undefined();
   check_ids(a, ids, N, tlen / C);
-  ual::embedding_forward(ids, table, out, N, C);
+  gather(ids, table, out, N, C);
   return info.Env().Undefined();
+}
+
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+  return GatherRows<float>(info, "embeddingForward", napi_float32_array, "Float32Array", ual::embedding_forward);
+}
+
+// bfloat16 frozen weights (bf16.cc): the contract's gemmBf16 and embeddingForwardBf16
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "gemmBf16", 11);
+  const bool tB = a.flag(0);
+  const int64_t M = a.dim(1, "M"), N = a.dim(2, "N"), K = a.dim(3, "K");
+  const float alpha = float(a.num(4, "alpha")), beta = float(a.num(8, "beta"));
+  const int64_t aOff = a.offset(6, "aOff"), cOff = a.offset(10, "cOff");
+  int64_t la, lb, lc;
+  float* A = a.f32_len(5, "A", la);
+  uint16_t* B = a.bf16_len(7, "B", lb);
+  float* C = a.f32_len(9, "C", lc);
+  if (M > 0 && N > 0 && K > 0) {
+    a.check_len("A", la, span(aOff, 1, 0, M, K));
+    a.check_len("B", lb, double(N) * double(K));
+  }
+  a.check_len("C", lc, span(cOff, 1, 0, M, N));
+  ual::gemm_bf16(tB, int(M), int(N), int(K), alpha, A + aOff, int(K), B, beta, C + cOff, int(N));
+  return info.Env().Undefined();
+}
+
+Napi::Value EmbeddingForwardBf16(const Napi::CallbackInfo& info) {
+  return GatherRows<uint16_t>(info, "embeddingForwardBf16", napi_uint16_array, "Uint16Array (bfloat16 bits)",
+                              ual::embedding_forward_bf16);
 }
 
 Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
@@ -454,6 +490,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ual::set_threads(threads);
 
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16, "gemmBf16"));
+  exports.Set("embeddingForwardBf16", Napi::Function::New(env, EmbeddingForwardBf16, "embeddingForwardBf16"));
   exports.Set("layernormForward", Napi::Function::New(env, LayernormForward, "layernormForward"));
   exports.Set("layernormBackward", Napi::Function::New(env, LayernormBackward, "layernormBackward"));
   exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward, "rmsnormForward"));

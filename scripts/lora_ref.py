@@ -4,14 +4,16 @@
   lora_ref.py init  --model DIR --targets q_proj,v_proj --r 4 --alpha 8 --seed 0 --out ADIR
         a PEFT-layout adapter with random A and (unlike PEFT's zero init) random B, so both get gradients at step 1
   lora_ref.py train --model DIR --adapter ADIR --data FILE --steps 10 --batch-size 4 --lr 1e-3
-        [--loss ual --epsilon 0.1 --eps-style paper --weight-decay 0 --clip 0 --save OUT]
-        prints {"step", "loss"} per step; --save writes the trained adapter (PEFT layout)
+        [--loss ual --epsilon 0.1 --eps-style paper --weight-decay 0 --clip 0 --save OUT --base-dtype fp32|bf16]
+        prints {"step", "loss"} per step; --save writes the trained adapter (PEFT layout); --base-dtype bf16 rounds
+        the base's matrices (linear weights, embeddings, head) to bf16 first: W.to(torch.bfloat16).float()
   lora_ref.py bench --model DIR --batch-size 1 --seq 512 --steps 5 [--threads 1 --targets q_proj,v_proj --r 8
-        --warmup 3]  times LoRA training steps (torch_ref.py bench's method: warm-up, then the median step);
-        prints {"engine", "threads", "tokens_per_s", "step_ms", "first_step_ms", "trainable_params"}
+        --warmup 3 --base-dtype fp32|bf16]  times LoRA training steps (torch_ref.py bench's method: warm-up, then
+        the median step); prints {"engine", "threads", "tokens_per_s", "step_ms", "first_step_ms", "trainable_params"};
+        bf16 keeps the base's matrices in bf16 (read tensor by tensor), upcast to fp32 a block of rows per matmul
 The adapted weight is W + (alpha/r)·B·A ([out, in] layout; transposed for GPT-2's [in, out] Conv1D); dropout 0.
 """
-import argparse, json, os, sys, time
+import argparse, json, os, struct, sys, time
 
 sys.path.insert(0, os.environ.get("UAL_TORCH_REF_DIR", os.path.join(os.path.dirname(__file__), "../../shared/reference")))
 import torch  # noqa: E402
@@ -83,9 +85,96 @@ class LoraWeight:
         return self.right
 
 
+BF16_BLOCK = 1 << 22  # weight elements upcast at a time (as ual's native gemmBf16)
+
+
+def _blocks(n, per):
+    step = max(1, min(n, per))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _mm_bf16(h, W, trans):
+    """h @ (W.t() if trans else W) for a bf16 W, upcasting a block of W's rows at a time: h stays fp32 and only a
+    block of fp32 weight exists at once."""
+    if trans:  # W (N, K): a block of rows is a block of output columns
+        out = h.new_empty(*h.shape[:-1], W.shape[0])
+        for r0, r1 in _blocks(W.shape[0], BF16_BLOCK // W.shape[1]):
+            out[..., r0:r1] = h @ W[r0:r1].float().t()
+        return out
+    out = None  # W (K, N): a block of rows is a block of the sum over K
+    for r0, r1 in _blocks(W.shape[0], BF16_BLOCK // W.shape[1]):
+        part = h[..., r0:r1] @ W[r0:r1].float()
+        out = part if out is None else out.add_(part)
+    return out
+
+
+class Bf16Matmul(torch.autograd.Function):
+    """y = h @ op(W) with W frozen in bf16; backward keeps only W (bf16) and h's gradient is upcast the same way."""
+
+    @staticmethod
+    def forward(ctx, h, W, trans):
+        ctx.save_for_backward(W)
+        ctx.trans = trans
+        return _mm_bf16(h, W, trans)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (W,) = ctx.saved_tensors
+        return _mm_bf16(dy, W, not ctx.trans), None, None
+
+
+class Bf16Weight:
+    """A base matrix kept in bf16 where torch_ref's forward reads p[name]: `h @ p[name].t()` (Llama, the head),
+    `h @ p[name]` (GPT-2's Conv1D), `p[name][ids]` and `p[name][:T]` (embeddings, upcast rows)."""
+
+    def __init__(self, W, trans=False):
+        self.W, self.trans = W, trans
+
+    @property
+    def shape(self):
+        return self.W.shape
+
+    def dim(self):
+        return self.W.dim()
+
+    def t(self):
+        return Bf16Weight(self.W, not self.trans)
+
+    def __getitem__(self, idx):
+        return self.W[idx].float()
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") not in ("__matmul__", "matmul") or len(args) != 2 or not isinstance(args[1], cls):
+            raise TypeError(f"lora_ref bench: a bf16 base weight is used by {func}, only by h @ W and indexing")
+        return Bf16Matmul.apply(args[0], args[1].W, args[1].trans)
+
+
+def load_bf16_base(dirname):
+    """torch_ref's Model with its matrices stored bf16, read tensor by tensor (torch_ref.load reads the whole file
+    and converts every tensor to fp32, so a bf16 base would pass through an fp32 copy of the model)."""
+    cfg = json.load(open(f"{dirname}/config.json"))
+    sd = {}
+    with open(f"{dirname}/model.safetensors", "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            a, b = meta["data_offsets"]
+            f.seek(8 + n + a)
+            t = torch.frombuffer(bytearray(f.read(b - a)), dtype=R.DT[meta["dtype"]]).reshape(meta["shape"])
+            sd[name] = t.to(torch.bfloat16) if t.dim() == 2 else t.float()
+    m = R.Model(cfg, sd)
+    for name in m.names:
+        if m.p[name].dim() == 2:
+            m.p[name] = Bf16Weight(m.p[name].detach())
+    return m
+
+
 def cmd_bench(a):
     torch.set_num_threads(a.threads)
-    m = R.load(a.model)
+    m = load_bf16_base(a.model) if a.base_dtype == "bf16" else R.load(a.model)
     for p in m.parameters():
         p.requires_grad_(False)
     s = 2.0  # alpha = 2r: the scale does not change the work
@@ -121,7 +210,9 @@ def cmd_bench(a):
         ts.append(time.perf_counter() - t)
     ts.sort()
     med = ts[len(ts) // 2]
-    print(json.dumps({"engine": f"torch {torch.__version__} + LoRA r {a.r} on {a.targets}", "threads": a.threads,
+    how = (", bf16 base: matrices stored bf16 (read tensor by tensor), upcast to fp32 a block of rows per matmul"
+           if a.base_dtype == "bf16" else "")
+    print(json.dumps({"engine": f"torch {torch.__version__} + LoRA r {a.r} on {a.targets}{how}", "threads": a.threads,
                       "tokens_per_s": a.batch_size * a.seq / med, "step_ms": med * 1e3, "first_step_ms": first * 1e3,
                       "trainable_params": sum(p.numel() for p in params)}))
 
@@ -131,6 +222,8 @@ def cmd_train(a):
     m = R.load(a.model)
     for p in m.parameters():
         p.requires_grad_(False)
+        if a.base_dtype == "bf16" and p.dim() == 2:
+            p.data = p.data.to(torch.bfloat16).float()  # the base's matrices rounded to bf16, computed in fp32
     cfg = json.load(open(f"{a.adapter}/adapter_config.json"))
     ad = R.read_safetensors(f"{a.adapter}/adapter_model.safetensors")
     s = cfg["lora_alpha"] / cfg["r"]
@@ -201,6 +294,8 @@ def main():
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--clip", type=float, default=0.0)
     t.add_argument("--save", default="")
+    t.add_argument("--base-dtype", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the base's matrices (linear weights, embeddings, head) rounded with W.to(torch.bfloat16).float()")
     b = sub.add_parser("bench")
     b.add_argument("--model", required=True)
     b.add_argument("--batch-size", type=int, default=1)
@@ -210,6 +305,8 @@ def main():
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--targets", default="q_proj,v_proj")
     b.add_argument("--r", type=int, default=8)
+    b.add_argument("--base-dtype", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the base's matrices stored bf16, upcast to fp32 a block of rows per matmul")
     a = ap.parse_args()
     {"init": cmd_init, "train": cmd_train, "bench": cmd_bench}[a.cmd](a)
 

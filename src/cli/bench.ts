@@ -15,7 +15,7 @@ const train = tableCommand({
   summary: 'times training steps (forward, backward, AdamW; LoRA with --lora-r) beside PyTorch at its best setting',
   head: 'usage: ual bench train --arch gpt2|llama --layers N --d N --heads N [--kv-heads N] --vocab N [--ffn N] [--tie]\n' +
     '                       [--bias-qkv] --seq T --batch-size B --steps S [--warmup W] [--lora-r R [--lora-targets LIST]]\n' +
-    '                       [--no-torch] [--engine reference|torch] [--json]\n' +
+    '                       [--base-dtype fp32|bf16] [--no-torch] [--engine reference|torch] [--json]\n' +
     '       ual bench train --preset qwen2.5-0.5b --seq T --batch-size B --steps S [--lora-r R] ...\n\n' +
     'Ours in a child process, then PyTorch (torch_ref.py bench, or scripts/lora_ref.py bench with --lora-r; with\n' +
     '--engine torch the torch engine\'s worker through torchrun, timed from its step events) at each\n' +
@@ -35,9 +35,10 @@ const train = tableCommand({
     }
     const why = torchUnavailable();
     if (why) process.stderr.write(`PyTorch side skipped: ${why}\n`);
-    const row = await compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}` +
+    const row = await compareShape(`${spec.arch} ${spec.layers} layers, d ${spec.d}, T ${spec.seq}, B ${spec.batchSize}${spec.lora ? `, LoRA r ${spec.lora.r}` : ''}${spec.baseDtype === 'bf16' ? ', bf16 base' : ''}` +
       `${o.engine === 'torch' ? ' (PyTorch: the torch engine)' : ''}`, spec, why ? null : o.steps, 1, (line) => process.stderr.write(line + '\n'), o.engine);
     process.stdout.write(trainMarkdown([row]) + '\n');
+    if (spec.baseDtype === 'bf16' && row.torch) process.stdout.write(`\nPyTorch's side: ${row.torch.engine}\n`);
     if (o.json) printJson(row);
     return 0;
   },
@@ -123,7 +124,8 @@ function trainMarkdown(rows: TrainRow[]): string {
 /** The markdown tables of `ual bench all`, to paste into BENCHMARKS.md. */
 function markdown(b: BenchAllResult): string {
   const md: string[] = [trainMarkdown(b.train)];
-  md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s |`, `|---|---|`, ...b.gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} |`));
+  md.push('', `| GEMM (M x N x K, A·Bᵀ) | GFLOP/s | B a bf16 weight (widened per block) GFLOP/s |`, `|---|---|---|`,
+    ...b.gemm.map((g) => `| ${g.shape} | ${g.gflops.toFixed(1)} | ${g.bf16_gflops.toFixed(1)} |`));
   md.push('', '| decoding | batch | ours new tokens/s (KV cache) | prefill ms | PyTorch new tokens/s (torch_ref greedy, no cache, 1 thread) |',
     '|---|---|---|---|---|',
     ...b.generate.map((g) => `| ${g.name} | ${g.batch} | ${g.tokens_per_s.toFixed(1)} | ${g.prefill_ms.toFixed(1)} | ${g.torch_tokens_per_s ? g.torch_tokens_per_s.toFixed(1) : '—'} |`));

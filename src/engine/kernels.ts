@@ -28,6 +28,21 @@ export interface Kernels {
     batch: number, strideA: number, strideB: number, strideC: number,
   ): void;
 
+  /**
+   * gemm whose right operand is bfloat16 bits (a frozen base weight, --base-dtype bf16):
+   * C (M, N) = alpha * A (M, K) @ op(B) + beta * C, with B stored (K, N), or (N, K) when transB; A, C float32.
+   * B is widened to float32 exactly (bf16 is float32's top half) a block of rows or columns at a time into a small
+   * scratch and multiplied with the float32 GEMM; A is never rounded. So C is the float32 product with the widened
+   * weight: what PyTorch computes with W.to(torch.bfloat16).float(). beta = 0 must ignore C's old contents.
+   */
+  gemmBf16(
+    transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Arr, aOff: number, B: Uint16Array, beta: number, C: Arr, cOff: number,
+  ): void;
+
+  /** out (N, C) = table[ids[n]] widened to float32; table (V, C) is bfloat16 bits; ids validated in [0, V). */
+  embeddingForwardBf16(ids: Int32Array, table: Uint16Array, out: Arr, N: number, C: number): void;
+
   /** out (N, C) = LayerNorm(x) * w + b; saves mean (N), rstd (N). */
   layernormForward(x: Arr, w: Arr, b: Arr, out: Arr, mean: Arr, rstd: Arr, N: number, C: number, eps: number): void;
   /** accumulates dx (N, C), dw (C), db (C). */

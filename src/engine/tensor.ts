@@ -1,28 +1,69 @@
-// Tensors and the autodiff tape: a tensor is a flat typed array plus a shape; ops record backward closures on the
-// tape while gradients are enabled, and backward() replays them in reverse (llm.c's order, PyTorch's semantics).
+// Tensors and the autodiff tape: a tensor is a flat typed array (float32, float64, or bfloat16 bits) plus a shape;
+// ops record backward closures on the tape while gradients are enabled, and backward() replays them in reverse
+// (llm.c's order, PyTorch's semantics).
 import type { Arr, Kernels } from './kernels.js';
 
-export type DType = 'float32' | 'float64';
+export type DType = 'float32' | 'float64' | 'bfloat16';
+/** the dtypes that hold values (what new tensors, activations and gradients are) */
+export type FloatDType = 'float32' | 'float64';
 
+/**
+ * A tensor is a flat typed array plus a shape. Float32Array and Float64Array hold values; a Uint16Array holds
+ * bfloat16 bits (float32's top half): frozen base weights kept at half the memory (--base-dtype bf16). Only the ops
+ * that read weights (linear, embedding, linearCrossEntropy; see ops/weight.ts) take bfloat16 tensors, widening
+ * them to float32 a block at a time; anything else that reads `data` of one gets an error saying so.
+ */
 export class Tensor {
-  data: Arr;
+  private store: Arr | Uint16Array;
   readonly shape: readonly number[];
   grad: Arr | null = null;
-  requiresGrad: boolean;
+  private wantsGrad = false;
   /** a name for error messages and parameter tables (e.g. the HF tensor name) */
   name: string;
 
-  constructor(data: Arr, shape: readonly number[], requiresGrad = false, name = '') {
+  constructor(data: Arr | Uint16Array, shape: readonly number[], requiresGrad = false, name = '') {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`tensor ${name}: data length ${data.length} != product of shape [${shape}]`);
-    this.data = data;
+    this.store = data;
     this.shape = shape;
-    this.requiresGrad = requiresGrad;
     this.name = name;
+    this.requiresGrad = requiresGrad;
   }
 
-  get size(): number { return this.data.length; }
-  get dtype(): DType { return this.data instanceof Float64Array ? 'float64' : 'float32'; }
+  /** the values (float32 or float64); a bfloat16 tensor has none to give (see bf16) */
+  get data(): Arr {
+    if (this.store instanceof Uint16Array) {
+      throw new Error(`${this.name || 'tensor'} [${this.shape}] is stored as bfloat16 (a frozen base weight, --base-dtype bf16): ` +
+        'only linear, embedding and linearCrossEntropy read bfloat16 weights; this use needs float32 values');
+    }
+    return this.store;
+  }
+
+  /** replace the values (a bfloat16 tensor given float32 values becomes a float32 one, e.g. a merged LoRA weight) */
+  set data(d: Arr) {
+    if (d.length !== this.size) throw new Error(`tensor ${this.name}: data length ${d.length} != ${this.size} elements`);
+    this.store = d;
+  }
+
+  /** the bfloat16 bits of a bfloat16 tensor, null for float storage */
+  get bf16(): Uint16Array | null { return this.store instanceof Uint16Array ? this.store : null; }
+
+  /** what the tensor keeps in memory, whatever its dtype (saving, counting bytes) */
+  get storage(): Arr | Uint16Array { return this.store; }
+
+  get requiresGrad(): boolean { return this.wantsGrad; }
+  set requiresGrad(on: boolean) {
+    if (on && this.store instanceof Uint16Array) {
+      throw new Error(`${this.name || 'tensor'} [${this.shape}] is stored as bfloat16 and cannot require a gradient: ` +
+        'bfloat16 weights are a frozen base (LoRA); train in float32 (--base-dtype fp32) to update them');
+    }
+    this.wantsGrad = on;
+  }
+
+  get size(): number { return this.store.length; }
+  get dtype(): DType {
+    return this.store instanceof Float64Array ? 'float64' : this.store instanceof Uint16Array ? 'bfloat16' : 'float32';
+  }
 
   /** the gradient buffer, allocated (zeroed) on first use; an activation's lives as long as its data (see BufferPool) */
   ensureGrad(): Arr {
@@ -51,12 +92,12 @@ export class Tensor {
     return this.data[0];
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'float32', requiresGrad = false, name = ''): Tensor {
+  static zeros(shape: readonly number[], dtype: FloatDType = 'float32', requiresGrad = false, name = ''): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     return new Tensor(dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), shape, requiresGrad, name);
   }
 
-  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', requiresGrad = false): Tensor {
+  static from(values: ArrayLike<number>, shape: readonly number[], dtype: FloatDType = 'float32', requiresGrad = false): Tensor {
     const data = dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
     return new Tensor(data, shape, requiresGrad);
   }

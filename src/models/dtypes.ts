@@ -48,6 +48,15 @@ export function floatToBf16(x: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** float32 values -> bfloat16 bits, as floatToBf16 rounds each (round to nearest even, every NaN -> 0x7fc0). */
+export function floatsToBf16(src: Float32Array, dst: Uint16Array): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) {
+    const b = bits[i];
+    dst[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+}
+
 /** bfloat16 bits -> float32 values, in place of a float32 array (bf16 is float32's top 16 bits). */
 export function bf16ToFloat(src: Uint16Array, dst: Float32Array): void {
   const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);

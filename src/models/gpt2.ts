@@ -2,7 +2,7 @@
 // LM head tied to wte. Matches torch_ref.py's gpt2 forward op for op.
 import { Tensor, add, attention, embedding, gelu, layernorm, split } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
-import { BaseModel, initParams, loadParams, type ForwardOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
+import { BaseModel, initParams, loadParams, type ForwardOptions, type LoadOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
 export const GPT2_NAMING: Naming = {
   prefix: 'transformer.',
@@ -38,14 +38,14 @@ export function gpt2Specs(cfg: ModelConfig): ParamSpec[] {
 }
 
 export class Gpt2Model extends BaseModel {
-  static load(cfg: ModelConfig, dir: string): Gpt2Model {
+  static load(cfg: ModelConfig, dir: string, opts: LoadOptions = {}): Gpt2Model {
     const specs = gpt2Specs(cfg);
-    return new Gpt2Model(cfg, specs, loadParams(cfg, specs, GPT2_NAMING, dir), dir);
+    return new Gpt2Model(cfg, specs, loadParams(cfg, specs, GPT2_NAMING, dir, opts), dir);
   }
 
-  static init(cfg: ModelConfig, seed: number): Gpt2Model {
+  static init(cfg: ModelConfig, seed: number, opts: LoadOptions = {}): Gpt2Model {
     const specs = gpt2Specs(cfg);
-    return new Gpt2Model(cfg, specs, initParams(specs, GPT2_NAMING, seed), `a fresh ${cfg.modelType} model`);
+    return new Gpt2Model(cfg, specs, initParams(specs, GPT2_NAMING, seed, opts), `a fresh ${cfg.modelType} model`);
   }
 
   protected trunk(ids: Int32Array, B: number, T: number, opts: ForwardOptions): Trunk {

@@ -2,7 +2,7 @@
 // grouped-query attention, optional q/k/v bias (Qwen2), tied or separate lm_head. Matches torch_ref.py's forward.
 import { Tensor, add, attention, embedding, rmsnorm, rope, swiglu } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
-import { BaseModel, initParams, loadParams, type ForwardOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
+import { BaseModel, initParams, loadParams, type ForwardOptions, type LoadOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
 export function llamaNaming(cfg: ModelConfig): Naming {
   return {
@@ -37,14 +37,14 @@ export function llamaSpecs(cfg: ModelConfig): ParamSpec[] {
 }
 
 export class LlamaModel extends BaseModel {
-  static load(cfg: ModelConfig, dir: string): LlamaModel {
+  static load(cfg: ModelConfig, dir: string, opts: LoadOptions = {}): LlamaModel {
     const specs = llamaSpecs(cfg);
-    return new LlamaModel(cfg, specs, loadParams(cfg, specs, llamaNaming(cfg), dir), dir);
+    return new LlamaModel(cfg, specs, loadParams(cfg, specs, llamaNaming(cfg), dir, opts), dir);
   }
 
-  static init(cfg: ModelConfig, seed: number): LlamaModel {
+  static init(cfg: ModelConfig, seed: number, opts: LoadOptions = {}): LlamaModel {
     const specs = llamaSpecs(cfg);
-    return new LlamaModel(cfg, specs, initParams(specs, llamaNaming(cfg), seed), `a fresh ${cfg.modelType} model`);
+    return new LlamaModel(cfg, specs, initParams(specs, llamaNaming(cfg), seed, opts), `a fresh ${cfg.modelType} model`);
   }
 
   /** nn.Linear with its optional bias: weights are [out, in] */

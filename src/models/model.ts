@@ -8,7 +8,8 @@ import { generate, type GenerateOptions, type GenerateResult } from './generate.
 import { KVCache } from './kvcache.js';
 import { positionLimit } from './positions.js';
 import { Rng } from '../util/rng.js';
-import { CheckpointTensors } from './safetensors.js';
+import { CheckpointTensors, type ShapedArray } from './safetensors.js';
+import { floatsToBf16 } from './dtypes.js';
 import { configForDtype, saveWeights, type SaveOptions } from './shards.js';
 
 export interface ForwardOptions {
@@ -96,6 +97,23 @@ export interface Naming {
 
 const INIT_STD = 0.02;
 
+/** --base-dtype: how a model's matrices (linear weights, embedding tables, the LM head) are kept in memory */
+export const BASE_DTYPES = ['fp32', 'bf16'] as const;
+export type BaseDtype = (typeof BASE_DTYPES)[number];
+
+export interface LoadOptions {
+  /**
+   * bf16: every matrix is kept as bfloat16 (half the memory) and frozen: a LoRA base. A BF16 checkpoint is read as
+   * stored; any other is rounded to nearest even tensor by tensor. Vectors (norm scales, biases) stay float32.
+   */
+  baseDtype?: BaseDtype;
+}
+
+/** With a bf16 base, the matrices (2-D parameters) are bfloat16; vectors stay float32 and trainable. */
+function keptAsBf16(s: ParamSpec, opts: LoadOptions): boolean {
+  return opts.baseDtype === 'bf16' && s.shape.length === 2;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
 }
@@ -107,7 +125,7 @@ export interface ParamTable {
 }
 
 /** Read a checkpoint's tensors into a table, checking that every expected tensor is present with its shape. */
-export function loadParams(cfg: ModelConfig, specs: ParamSpec[], naming: Naming, dir: string): ParamTable {
+export function loadParams(cfg: ModelConfig, specs: ParamSpec[], naming: Naming, dir: string, opts: LoadOptions = {}): ParamTable {
   const ct = CheckpointTensors.open(dir);
   try {
     const cfgFile = configPath(dir);
@@ -155,7 +173,9 @@ export function loadParams(cfg: ModelConfig, specs: ParamSpec[], naming: Naming,
               : 'the weight looks transposed: Llama-family nn.Linear weights are stored [out, in]')
             : `the weights and ${cfgFile} disagree (hidden_size, vocab_size, head counts, intermediate_size?): use the config.json saved with these weights`);
       }
-      tensors.set(s.key, new Tensor(ct.read(name), s.shape, true, name));
+      tensors.set(s.key, keptAsBf16(s, opts)
+        ? new Tensor(ct.readBf16(name), s.shape, false, name)
+        : new Tensor(ct.read(name), s.shape, true, name));
     }
     return { tensors, stored: byKey };
   } finally {
@@ -180,8 +200,9 @@ export function linearModulesOf(cfg: ModelConfig, specs: ParamSpec[], storedOf: 
   return out;
 }
 
-/** Fresh weights: N(0, 0.02) for matrices and embeddings, 1 for norm scales, 0 for biases; seeded. */
-export function initParams(specs: ParamSpec[], naming: Naming, seed: number): ParamTable {
+/** Fresh weights: N(0, 0.02) for matrices and embeddings, 1 for norm scales, 0 for biases; seeded (the same values
+ *  whatever the base dtype: a bf16 base holds them rounded, one tensor converted at a time). */
+export function initParams(specs: ParamSpec[], naming: Naming, seed: number, opts: LoadOptions = {}): ParamTable {
   const rng = new Rng(seed);
   const tensors = new Map<string, Tensor>();
   const stored = new Map<string, string>();
@@ -191,7 +212,13 @@ export function initParams(specs: ParamSpec[], naming: Naming, seed: number): Pa
     const data = new Float32Array(n);
     if (s.init === 'ones') data.fill(1);
     else if (s.init === 'normal') rng.fillNormal(data, INIT_STD);
-    tensors.set(s.key, new Tensor(data, s.shape, true, name));
+    if (keptAsBf16(s, opts)) {
+      const bits = new Uint16Array(n);
+      floatsToBf16(data, bits);
+      tensors.set(s.key, new Tensor(bits, s.shape, false, name));
+    } else {
+      tensors.set(s.key, new Tensor(data, s.shape, true, name));
+    }
     stored.set(s.key, name);
   }
   return { tensors, stored };
@@ -281,8 +308,9 @@ export abstract class BaseModel implements AdaptableLM {
    * namedParameters() in transformers' state_dict order, which decides where shards split: a Llama-family layer
    * registers self_attn, mlp, input_layernorm, post_attention_layernorm (GPT-2's module order is already HF's).
    */
-  private stateDict(): Map<string, Tensor> {
-    const named = [...this.namedParameters()];
+  private stateDict(): Map<string, ShapedArray> {
+    // what each tensor keeps in memory: float32 values, or a bf16 base's bfloat16 bits
+    const named = [...this.namedParameters()].map(([name, t]) => [name, { shape: t.shape, data: t.storage }] as const);
     if (this.config.family !== 'llama') return new Map(named);
     const RANK = ['self_attn', 'mlp', 'input_layernorm', 'post_attention_layernorm'];
     const keyed = named.map(([name, t], i) => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { writeAll, writeFilesAtomic, type FileWriter } from '../util/atomic.js';
-import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from './dtypes.js';
+import { bf16ToFloat, floatToBf16, floatToHalf, floatsToBf16, halfToFloat } from './dtypes.js';
 
 export const SAFETENSORS_FILE = 'model.safetensors';
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
@@ -28,10 +28,10 @@ export interface TensorEntry {
   file: string;
 }
 
-/** What the writer takes: a shape and its row-major data. */
+/** What the writer takes: a shape and its row-major data; a Uint16Array holds bfloat16 bits (a bf16 base's weights). */
 export interface ShapedArray {
   shape: readonly number[];
-  data: Float32Array | Float64Array;
+  data: Float32Array | Float64Array | Uint16Array;
 }
 
 function assertLittleEndian(): void {
@@ -150,6 +150,38 @@ export class SafetensorsReader {
 
   /** Read the tensor as float32 into `out`, which must hold exactly its values (no intermediate copy). */
   readInto(name: string, out: Float32Array): Float32Array {
+    const e = this.readable(name);
+    const n = numel(e.shape);
+    if (out.length !== n) {
+      throw new CheckpointError(`${this.file}: tensor "${name}" has shape [${e.shape}] (${n} values), expected ${out.length} values`,
+        'the file was saved for a different model or parameter list');
+    }
+    this.readValues(e, 0, out);
+    return out;
+  }
+
+  /**
+   * The tensor as bfloat16 bits (a frozen base kept in bf16): BF16 is read as stored; F32/F16/F64 are read a chunk at a
+   * time and rounded to nearest even as torch's .to(torch.bfloat16), so no float32 copy of the tensor ever exists.
+   */
+  readBf16(name: string): Uint16Array {
+    const e = this.readable(name);
+    const n = numel(e.shape);
+    const out = new Uint16Array(n);
+    if (e.dtype === 'BF16') {
+      readFully(this.fd!, out, e.begin, this.file, `tensor "${name}"`);
+      return out;
+    }
+    const vals = new Float32Array(Math.min(n, CHUNK));
+    for (let i = 0; i < n; i += CHUNK) {
+      const part = vals.subarray(0, Math.min(CHUNK, n - i));
+      this.readValues(e, i, part);
+      floatsToBf16(part, out.subarray(i, i + part.length));
+    }
+    return out;
+  }
+
+  private readable(name: string): TensorEntry {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${this.file}: no tensor "${name}"`);
     if (this.fd === null) throw new Error(`${this.file}: reader is closed`);
@@ -157,28 +189,28 @@ export class SafetensorsReader {
       throw new CheckpointError(`${this.file}: tensor "${name}" has dtype ${e.dtype}; only ${READABLE_DTYPES.join('/')} are read as weights`,
         'convert the checkpoint to float32, float16 or bfloat16 (e.g. model.to(torch.float32).save_pretrained(dir))');
     }
-    const n = numel(e.shape);
-    if (out.length !== n) {
-      throw new CheckpointError(`${this.file}: tensor "${name}" has shape [${e.shape}] (${n} values), expected ${out.length} values`,
-        'the file was saved for a different model or parameter list');
-    }
-    const what = `tensor "${name}"`;
-    if (e.dtype === 'F32') {
-      readFully(this.fd, out, e.begin, this.file, what);
-      return out;
-    }
+    return e;
+  }
+
+  /** values [start, start + out.length) of a readable tensor, as float32 */
+  private readValues(e: TensorEntry, start: number, out: Float32Array): void {
+    const what = `tensor "${e.name}"`;
     const width = BYTES[e.dtype];
+    if (e.dtype === 'F32') {
+      readFully(this.fd!, out, e.begin + start * width, this.file, what);
+      return;
+    }
+    const n = out.length;
     // converted a chunk at a time, so reading costs the tensor's float32 array and no copy of its stored bytes
     const raw = e.dtype === 'F64' ? new Float64Array(Math.min(n, CHUNK)) : new Uint16Array(Math.min(n, CHUNK));
     for (let i = 0; i < n; i += CHUNK) {
       const m = Math.min(CHUNK, n - i);
       const part = raw.subarray(0, m);
-      readFully(this.fd, part, e.begin + i * width, this.file, what);
+      readFully(this.fd!, part, e.begin + (start + i) * width, this.file, what);
       if (e.dtype === 'BF16') bf16ToFloat(part as Uint16Array, out.subarray(i, i + m));
       else if (e.dtype === 'F16') for (let j = 0; j < m; j++) out[i + j] = halfToFloat(part[j]);
       else out.set(part, i);
     }
-    return out;
   }
 
   close(): void {
@@ -282,11 +314,20 @@ export class CheckpointTensors {
   }
 
   read(name: string): Float32Array {
+    return this.readerOf(name).read(name);
+  }
+
+  /** as SafetensorsReader.readBf16 */
+  readBf16(name: string): Uint16Array {
+    return this.readerOf(name).readBf16(name);
+  }
+
+  private readerOf(name: string): SafetensorsReader {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${this.source}: no tensor "${name}"`);
     const r = this.readers.find((x) => x.file === e.file);
     if (!r) throw new Error(`no open reader for ${e.file}`);
-    return r.read(name);
+    return r;
   }
 
   close(): void {
@@ -315,19 +356,27 @@ export interface WriteOptions {
   metadata?: Record<string, string>;
 }
 
-/** Append one tensor's values in `dtype`, converting a chunk at a time (float32 data goes out without a copy). */
-function writeTensor(fd: number, data: Float32Array | Float64Array, dtype: WriteDtype): void {
+/**
+ * Append one tensor's values in `dtype`, converting a chunk at a time (float32 data to F32 and bfloat16 bits to BF16
+ * go out without a copy; bfloat16 bits are widened exactly before any other conversion).
+ */
+function writeTensor(fd: number, data: Float32Array | Float64Array | Uint16Array, dtype: WriteDtype): void {
   const n = data.length;
-  if (dtype === 'F32' && data instanceof Float32Array) {
-    for (let i = 0; i < n; i += CHUNK) writeAll(fd, new Uint8Array(data.buffer, data.byteOffset + i * 4, Math.min(CHUNK, n - i) * 4));
+  if ((dtype === 'F32' && data instanceof Float32Array) || (dtype === 'BF16' && data instanceof Uint16Array)) {
+    const w = data.BYTES_PER_ELEMENT;
+    for (let i = 0; i < n; i += CHUNK) writeAll(fd, new Uint8Array(data.buffer, data.byteOffset + i * w, Math.min(CHUNK, n - i) * w));
     return;
   }
   const buf = dtype === 'F32' ? new Float32Array(Math.min(n, CHUNK)) : new Uint16Array(Math.min(n, CHUNK));
+  const wide = data instanceof Uint16Array ? new Float32Array(Math.min(n, CHUNK)) : null;
   const conv = dtype === 'F16' ? floatToHalf : floatToBf16;
   for (let i = 0; i < n; i += CHUNK) {
     const m = Math.min(CHUNK, n - i);
-    if (dtype === 'F32') buf.set(data.subarray(i, i + m));
-    else for (let j = 0; j < m; j++) buf[j] = conv(data[i + j]);
+    let vals: Float32Array | Float64Array;
+    if (wide) bf16ToFloat((data as Uint16Array).subarray(i, i + m), (vals = wide.subarray(0, m)));
+    else vals = (data as Float32Array | Float64Array).subarray(i, i + m);
+    if (dtype === 'F32') buf.set(vals);
+    else for (let j = 0; j < m; j++) buf[j] = conv(vals[j]);
     writeAll(fd, new Uint8Array(buf.buffer, 0, m * buf.BYTES_PER_ELEMENT));
   }
 }

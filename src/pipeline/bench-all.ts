@@ -74,7 +74,7 @@ export async function compareShape(name: string, s: TrainBenchSpec, torchSteps: 
     const runTorch = async (threads: number): Promise<TorchBench> => side === 'torch'
       ? torchEngineBench(dir!, s, torchSteps!, threads)
       : s.lora
-        ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads)
+        ? torchLoraBench(dir!, s.batchSize, s.seq, torchSteps!, s.lora, threads, s.baseDtype)
         : torchBench(dir!, s.batchSize, s.seq, torchSteps!, threads);
     const sides = [
       async () => {
@@ -128,7 +128,8 @@ export function trainBenchShapes(quick: boolean): [string, TrainBenchSpec, numbe
 export interface BenchAllResult {
   machine: string;
   cores: number;
-  gemm: { shape: string; gflops: number }[];
+  /** fp32 weights, and the same product with a bf16 weight (--base-dtype bf16) */
+  gemm: { shape: string; gflops: number; bf16_gflops: number }[];
   train: TrainRow[];
   generate: (GenBenchResult & { name: string; torch_tokens_per_s: number | null })[];
   text: TextTrainBenchResult;
@@ -142,8 +143,10 @@ export async function benchAll(quick: boolean, log: (line: string) => void = () 
     (info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''));
 
   const gemmShapes: [number, number, number][] = [[1024, 768, 768], [1024, 3072, 768], [1024, 50257, 768], [1024, 768, 256]];
-  const gemm = gemmShapes.map(([M, N, K]) => ({ shape: `${M}x${N}x${K}`, gflops: benchGemm(M, N, K, quick ? 3 : 5) }));
-  for (const g of gemm) log(`gemm ${g.shape}: ${g.gflops.toFixed(1)} GFLOP/s`);
+  const gemm = gemmShapes.map(([M, N, K]) => ({
+    shape: `${M}x${N}x${K}`, gflops: benchGemm(M, N, K, quick ? 3 : 5), bf16_gflops: benchGemm(M, N, K, quick ? 3 : 5, true),
+  }));
+  for (const g of gemm) log(`gemm ${g.shape}: ${g.gflops.toFixed(1)} GFLOP/s (bf16 weight ${g.bf16_gflops.toFixed(1)})`);
 
   const why = torchUnavailable();
   if (why) log(`PyTorch side skipped: ${why}`);

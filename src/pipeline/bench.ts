@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope } from '../engine/index.js';
-import { initConfigJson, initModel, MODEL_PRESETS, modelPreset, type InitSpec } from '../models/index.js';
+import { BASE_DTYPES, initConfigJson, initModel, MODEL_PRESETS, modelPreset, type BaseDtype, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Lora } from '../train/lora.js';
 import { LOSSES } from '../train/losses.js';
@@ -27,6 +27,8 @@ export interface TrainBenchSpec extends InitSpec {
   lora?: { r: number; targets: string[] };
   /** the full (B, T, V) logits, then the loss, instead of the fused chunked head + loss (ual train's default) */
   unfused?: boolean;
+  /** bf16: the frozen base's matrices kept as bfloat16 (LoRA only) */
+  baseDtype?: BaseDtype;
 }
 
 export interface TrainBenchResult {
@@ -65,6 +67,7 @@ export const TRAIN_BENCH_FLAGS = flags({
   loraR: { flag: 'lora-r', kind: 'int', min: 1, help: 'LoRA rank: adapters on --lora-targets, the base frozen' },
   loraTargets: { flag: 'lora-targets', kind: 'string', arg: 'LIST', default: 'q_proj,v_proj', help: 'modules LoRA adapts, comma-separated' },
   fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'the unfused head: the full (B, T, V) logits, then the loss (ual train --no-fused-loss)' },
+  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, default: 'fp32', help: 'with --lora-r, bf16 keeps the frozen base\'s matrices as bfloat16 (PyTorch\'s side too: stored bf16,\nupcast to fp32 a block of rows per matmul)' },
 });
 
 const SHAPE_KEYS = ['arch', 'layers', 'd', 'heads', 'kvHeads', 'vocab', 'ffn', 'tie', 'biasQkv'] as const;
@@ -83,7 +86,11 @@ export function presetShape(name: string): Omit<TrainBenchSpec, 'seq' | 'batchSi
 /** The spec `ual bench train`'s flags describe: a preset's shape or the shape flags (not both), the run, LoRA. */
 export function trainBenchSpec(o: Values<typeof TRAIN_BENCH_FLAGS>): TrainBenchSpec {
   const run = { seq: o.seq, batchSize: o.batchSize, steps: o.steps, warmup: o.warmup, ctx: Math.max(o.seq, 64), ...(o.fusedLoss ? {} : { unfused: true }) };
-  const lora = o.loraR === undefined ? {} : { lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) } };
+  if (o.baseDtype === 'bf16' && o.loraR === undefined) throw new UsageError('ual bench train: --base-dtype bf16 keeps the base frozen, so it needs --lora-r R');
+  const lora = o.loraR === undefined ? {} : {
+    lora: { r: o.loraR, targets: o.loraTargets.split(',').map((t) => t.trim()).filter(Boolean) },
+    ...(o.baseDtype === 'bf16' ? { baseDtype: 'bf16' as const } : {}),
+  };
   if (o.preset !== undefined) {
     const given = SHAPE_KEYS.filter((k) => o[k] !== undefined && o[k] !== false).map((k) => TRAIN_BENCH_FLAGS[k].flag);
     if (given.length) throw new UsageError(`ual bench train: --preset sets the model's shape; drop --${given.join(', --')}`, 'or leave out --preset and give the shape yourself');
@@ -111,6 +118,7 @@ export function trainBenchArgs(s: TrainBenchSpec): string[] {
   if (s.biasQkv) a.push('--bias-qkv');
   if (s.lora) a.push('--lora-r', String(s.lora.r), '--lora-targets', s.lora.targets.join(','));
   if (s.unfused) a.push('--no-fused-loss');
+  if (s.baseDtype === 'bf16') a.push('--base-dtype', 'bf16');
   return a;
 }
 
@@ -138,7 +146,7 @@ function peakRssMb(): number {
 
 /** Time `steps` training steps after `warmup` untimed ones (the first of which is reported apart); median step time. */
 export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
-  const model = initModel(benchConfigJson(s), 0);
+  const model = initModel(benchConfigJson(s), 0, { baseDtype: s.baseDtype });
   const lora = s.lora ? Lora.attach(model, { r: s.lora.r, alpha: 2 * s.lora.r, dropout: 0, targets: s.lora.targets }) : null;
   const trainable = lora ? lora.parameters() : model.parameters();
   const V = s.vocab;
@@ -175,7 +183,7 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const gflop = trainFlopsPerStep(s, matmul + adapters, lora ? matmul : 0) / 1e9;
   const info = nativeInfo();
   return {
-    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}${s.unfused ? ', unfused head' : ''}`,
+    engine: `ual ${backendName()}${info ? ` (${info.openblas ? 'OpenBLAS' : 'portable GEMM'}, ${info.threads} threads)` : ''}${lora ? ` + LoRA r ${s.lora!.r} on ${s.lora!.targets.join(',')}` : ''}${s.baseDtype === 'bf16' ? ' (bf16 base)' : ''}${s.unfused ? ', unfused head' : ''}`,
     model_type: model.config.modelType,
     tokens_per_s: (s.batchSize * s.seq) / (med / 1000),
     step_ms: med,
@@ -195,17 +203,22 @@ export function writeBenchCheckpoint(s: TrainBenchSpec): string {
   return dir;
 }
 
-/** GEMM GFLOP/s of the active kernels for C(M,N) = A(M,K) B(K,N)^T, as the linear layers call it. */
-export function benchGemm(M: number, N: number, K: number, reps = 5): number {
+/**
+ * GEMM GFLOP/s of the active kernels for C(M,N) = A(M,K) B(K,N)^T, as the linear layers call it; with `bf16`, B is a
+ * frozen bfloat16 weight (gemmBf16: widened a block at a time), so the two side by side are what widening costs.
+ */
+export function benchGemm(M: number, N: number, K: number, reps = 5, bf16 = false): number {
   const k = activeKernels();
   const A = new Float32Array(M * K).fill(0.01);
   const B = new Float32Array(N * K).fill(0.02);
+  const Bh = bf16 ? new Uint16Array(N * K).fill(0x3ca4) : null; // 0.02 in bf16
   const C = new Float32Array(M * N);
-  k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0);
+  const run = () => (Bh ? k.gemmBf16(true, M, N, K, 1, A, 0, Bh, 0, C, 0) : k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0));
+  run();
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
-    k.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1, 0, 0, 0);
+    run();
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);

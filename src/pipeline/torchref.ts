@@ -67,10 +67,15 @@ export function loraRefPath(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/lora_ref.py');
 }
 
-/** One PyTorch LoRA benchmark (frozen base, adapters on `targets`, PEFT's x·Aᵀ·Bᵀ path), as torchBench. */
-export function torchLoraBench(modelDir: string, B: number, T: number, steps: number, lora: { r: number; targets: string[] }, threads = 1): TorchBench {
+/**
+ * One PyTorch LoRA benchmark (frozen base, adapters on `targets`, PEFT's x·Aᵀ·Bᵀ path), as torchBench. With a bf16
+ * base the matrices are read tensor by tensor into bf16 and upcast to fp32 a block of rows per matmul (lora_ref.py).
+ */
+export function torchLoraBench(modelDir: string, B: number, T: number, steps: number, lora: { r: number; targets: string[] },
+  threads = 1, baseDtype: 'fp32' | 'bf16' = 'fp32'): TorchBench {
   return runWrapped(loraRefPath(), ['bench', '--model', modelDir, '--batch-size', String(B), '--seq', String(T),
-    '--steps', String(steps), '--threads', String(threads), '--r', String(lora.r), '--targets', lora.targets.join(',')]);
+    '--steps', String(steps), '--threads', String(threads), '--r', String(lora.r), '--targets', lora.targets.join(','),
+    '--base-dtype', baseDtype]);
 }
 
 /** The PyTorch settings the benchmark tries; the fastest is reported, with every one tried. */

@@ -6,6 +6,7 @@ import type { LrSchedule } from './schedule.js';
 import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { TEMPLATES, type TemplateName } from '../data/template.js';
 import { DEFAULT_MAX_SHARD_SIZE, SAVE_DTYPE_NAMES, type SaveDtype } from '../models/shards.js';
+import { BASE_DTYPES, type BaseDtype } from '../models/model.js';
 import { flags, resolveFlags, typedFlags, type RawFlags, type TableFor } from '../util/options.js';
 import { checkEngineConfig, ENGINE_DEFAULTS, ENGINE_FLAGS, type EngineConfig } from './engine-config.js';
 
@@ -67,6 +68,8 @@ export interface TrainConfig extends EngineConfig {
   gradientCheckpointing: boolean;
   /** the LM head and the loss in chunks of positions (no full (B, T, V) logits); --no-fused-loss makes the logits */
   fusedLoss: boolean;
+  /** with LoRA, keep the frozen base's matrices as bfloat16 (half the memory); products still accumulate in float32 */
+  baseDtype: BaseDtype;
 }
 
 export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'>> = Object.freeze({
@@ -94,6 +97,7 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   maxShardSize: DEFAULT_MAX_SHARD_SIZE,
   gradientCheckpointing: false,
   fusedLoss: true,
+  baseDtype: 'fp32',
   epsilon: 0.1,
   epsStyle: 'paper',
   batchSize: 8,
@@ -148,6 +152,7 @@ export const TRAIN_FLAGS = flags({
   maxShardSize: { flag: 'max-shard-size', kind: 'string', help: 'shard saved weights above this size as transformers does (500MB, 2GB, 1GiB, bytes)' },
   gradientCheckpointing: { flag: 'gradient-checkpointing', kind: 'bool', help: 'recompute each block\'s activations in backward: less memory for long sequences, identical results, about a third slower' },
   fusedLoss: { flag: 'no-fused-loss', kind: 'negbool', help: 'make the full (B, T, V) logits, then the loss (by default the LM head and the loss run\nchunked over positions, on either engine: ~0.6 GB less per 512 tokens at a 152k vocabulary, the same loss to 1e-6)' },
+  baseDtype: { flag: 'base-dtype', kind: BASE_DTYPES, help: 'LoRA only: bf16 keeps the frozen base\'s linear weights, embeddings and head as bfloat16 (half\nthe memory; activations, adapters, norms, biases, gradients stay fp32, products accumulate in fp32): the\nresults of the fp32 base rounded to bf16 (W.to(torch.bfloat16).float()); losses within 1e-3 relative of the fp32 base\'s' },
   ...ENGINE_FLAGS,
 }) satisfies TableFor<TrainConfig>;
 
@@ -177,11 +182,15 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
   checkEngineConfig(cfg, new Set([...Object.keys(file), ...Object.keys(cli)]), TORCH_REFUSES);
+  if (cfg.baseDtype === 'bf16' && cfg.loraR === 0 && cfg.adapter === '') {
+    throw new UsageError('ual train: --base-dtype bf16 keeps the base frozen in bfloat16, so it needs LoRA; a full fine-tune trains every weight in fp32',
+      'add --lora-r N (or --adapter DIR, or --preset paper), or drop --base-dtype bf16');
+  }
   return cfg;
 }
 
-/** options of the native engine that the torch worker does not implement (refused with --engine torch): none today */
-const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = {};
+/** options of the native engine that the torch worker does not implement (refused with --engine torch) */
+const TORCH_REFUSES: Partial<Record<keyof TrainConfig, string>> = { baseDtype: '--base-dtype' };
 
 /** keys that may differ between a run and its resumption (everything else must match for an exact continuation);
  * the engine and its launch settings may change: the same flags train the same model on any engine and world size */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Tensor, dropout, linear, scale } from '../engine/index.js';
 import type { AdaptableLM, LinearModule } from '../models/index.js';
 import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { bf16ToFloat } from '../models/dtypes.js';
 import { CheckpointError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
@@ -128,13 +129,22 @@ export class Lora extends LoraWeights {
 
   eval(): void { this.training = false; }
 
-  /** Fold the adapters into the base weights: W += (alpha/r)·B·A (transposed for GPT-2's [in, out] Conv1D). */
+  /**
+   * Fold the adapters into the base weights: W += (alpha/r)·B·A (transposed for GPT-2's [in, out] Conv1D). A bfloat16
+   * base weight is widened and merged in float32, and stays float32 (the merged sum is not a bfloat16 value): the
+   * model saves it in --save-dtype like every other weight.
+   */
   merge(): void {
     const s = this.opts.alpha / this.opts.r;
     const params = this.model.namedParameters();
     for (const { module, A, B } of this.adapters) {
       const W = params.get(`${module.stored}.weight`)!;
       const r = this.opts.r, inF = module.inFeatures, outF = module.outFeatures;
+      if (W.bf16) {
+        const wide = new Float32Array(W.size);
+        bf16ToFloat(W.bf16, wide);
+        W.data = wide;
+      }
       const a = A.data, b = B.data, w = W.data;
       for (let o = 0; o < outF; o++) {
         for (let i = 0; i < inF; i++) {

@@ -13,7 +13,7 @@ import { Rng } from '../util/rng.js';
 import { lrAt } from './schedule.js';
 import { Lora, LoraWeights, type LoraOptions } from './lora.js';
 import { checkpointLinearModules } from '../models/linear-modules.js';
-import { RESUMABLE_CHANGES, type TrainConfig } from './config.js';
+import { RESUMABLE_CHANGES, TRAIN_DEFAULTS, type TrainConfig } from './config.js';
 import { readTrainerState, resolveResumeDir } from './checkpoint.js';
 
 /**
@@ -65,10 +65,12 @@ export function lrSchedule(cfg: TrainConfig, steps: number): number[] {
 
 /** Check that a resumed run is the same run: only out/resume/save cadence/engine may change. */
 function checkResumable(saved: TrainConfig, now: TrainConfig, dir: string): void {
+  // a key the saved config lacks (it predates the option) had the default value
+  const was = (k: keyof TrainConfig) => saved[k] ?? (TRAIN_DEFAULTS as Partial<TrainConfig>)[k];
   const differ = (Object.keys(now) as (keyof TrainConfig)[])
-    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(saved[k]) !== JSON.stringify(now[k]));
+    .filter((k) => !RESUMABLE_CHANGES.has(k) && JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length > 0) {
-    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(saved[k])} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
+    throw new UsageError(`--resume ${dir}: the checkpoint was made with different ${differ.map((k) => `${k} (${JSON.stringify(was(k))} there, ${JSON.stringify(now[k])} now)`).join(', ')}`,
       'resume with the options of the original run (see its train_config.json)');
   }
 }

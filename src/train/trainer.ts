@@ -47,7 +47,7 @@ export interface TrainSetup extends TrainData {
 /** Everything before the loop: data (prepareData, shared with the torch engine), the model, LoRA. Nothing is written. */
 export async function prepareTraining(cfg: TrainConfig, onWarning: (msg: string) => void = () => {}): Promise<TrainSetup> {
   const data = await prepareData(cfg, onWarning);
-  const model = loadModel(data.weights);
+  const model = loadModel(data.weights, { baseDtype: cfg.baseDtype });
   return { ...data, model, lora: data.useLora ? attachLora(model, cfg, data.resumeDir) : null };
 }
 

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { loadModel, readSafetensors, writeSafetensors } from '../../src/models/index.js';
+import { loadModel, readSafetensors, SafetensorsReader, writeSafetensors } from '../../src/models/index.js';
+import { floatsToBf16 } from '../../src/models/dtypes.js';
 import { cleanupTmp, fixture, readJson, tmpDir } from './helpers.js';
 
 afterAll(cleanupTmp);
@@ -50,6 +51,20 @@ describe('float32 -> bfloat16 (c10 round_to_nearest_even)', () => {
   test('bit patterns', () => {
     const values = new Float32Array(Uint32Array.from(CASES.map(([b]) => b)).buffer);
     expect(hex(writeBits('BF16', values))).toEqual(hex(CASES.map(([, h]) => h)));
+  });
+
+  test('the same bits from the bulk conversion and from reading an F32 or BF16 tensor into a bf16 base', () => {
+    const values = new Float32Array(Uint32Array.from(CASES.map(([b]) => b)).buffer);
+    const want = hex(CASES.map(([, h]) => h));
+    const bits = new Uint16Array(values.length);
+    floatsToBf16(values, bits);
+    expect(hex([...bits])).toEqual(want);
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const file = path.join(tmpDir(), `base-${dtype}.safetensors`);
+      writeSafetensors(file, { x: { shape: [values.length], data: values } }, { dtype });
+      const r = SafetensorsReader.open(file);
+      try { expect(hex([...r.readBf16('x')]), dtype).toEqual(want); } finally { r.close(); }
+    }
   });
 });
 

@@ -39,6 +39,14 @@ describe('bench train flags', () => {
     expect(presetShape('qwen2.5-0.5b')).toEqual({ arch: 'llama', layers: 24, d: 896, heads: 14, kvHeads: 2, vocab: 151936, ffn: 4864, tie: true, biasQkv: true });
   });
 
+  it('--base-dtype bf16 rides on LoRA (and back through trainBenchArgs); without LoRA it is a usage error', () => {
+    const s = spec([...TINY_QWEN, '--base-dtype', 'bf16']);
+    expect(s).toEqual({ ...spec(TINY_QWEN), baseDtype: 'bf16' });
+    expect(spec(trainBenchArgs(s))).toEqual(s);
+    expect(() => spec(['--preset', 'qwen2.5-0.5b', ...RUN, '--base-dtype', 'bf16']))
+      .toThrow('ual bench train: --base-dtype bf16 keeps the base frozen, so it needs --lora-r R');
+  });
+
   it('usage errors: a preset with shape flags, a missing shape flag, an unknown preset, --bias-qkv on gpt2', () => {
     expect(() => spec(['--preset', 'qwen2.5-0.5b', '--layers', '2', '--tie', ...RUN]))
       .toThrow("ual bench train: --preset sets the model's shape; drop --layers, --tie");
@@ -68,6 +76,17 @@ describe('benchTrain with LoRA', () => {
   });
 });
 
+describe('benchTrain with a bf16 base', () => {
+  it('keeps the same parameters and adapters, the base in bfloat16', () => {
+    const fp32 = benchTrain(spec(TINY_QWEN));
+    const r = benchTrain(spec([...TINY_QWEN, '--base-dtype', 'bf16']));
+    expect(r.params).toBe(fp32.params);
+    expect(r.trainable_params).toBe(fp32.trainable_params);
+    expect(r.gflop_per_step).toBe(fp32.gflop_per_step);
+    expect(r.engine).toMatch(/ \+ LoRA r 2 on q_proj,v_proj \(bf16 base\)$/);
+  });
+});
+
 // PyTorch (Debian python3-torch, which .ci/run installs): fails in CI where it is missing, skips elsewhere
 const noTorch = torchUnavailable();
 const TORCH: Need = { what: 'PyTorch (/usr/bin/python3 with torch) and ../shared/reference/torch_ref.py', present: noTorch === null, fix: noTorch ?? '' };
@@ -83,6 +102,8 @@ describe('scripts/lora_ref.py bench', () => {
       expect(t.trainable_params).toBe(224);
       expect(t.engine).toMatch(/^torch .* \+ LoRA r 2 on q_proj,v_proj$/);
       expect(t.tokens_per_s).toBeCloseTo(32 / ((t.step_ms as number) / 1000), 6);
+      const b = torchLoraBench(dir, s.batchSize, s.seq, 2, s.lora!, 1, 'bf16');
+      expect(b.engine).toMatch(/^torch .* \+ LoRA r 2 on q_proj,v_proj, bf16 base: matrices stored bf16 .*upcast to fp32 a block of rows per matmul$/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -52,7 +52,7 @@ function softmaxRow(
  */
 function gemmKJ(
   transA: boolean, M: number, N: number, K: number, alpha: number,
-  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number,
+  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number, ldc = N,
 ): void {
   const acc = accScratch(N);
   for (let i = 0; i < M; i++) {
@@ -72,7 +72,7 @@ function gemmKJ(
       const r = b0 + k * N;
       for (let j = 0; j < N; j++) acc[j] += x * B[r + j];
     }
-    const c = c0 + i * N;
+    const c = c0 + i * ldc;
     if (beta === 0) for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j];
     else for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j] + beta * C[c + j];
   }
@@ -84,14 +84,14 @@ function gemmKJ(
  */
 function gemmDot(
   transA: boolean, M: number, N: number, K: number, alpha: number,
-  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number,
+  A: Arr, a0: number, B: Arr, b0: number, beta: number, C: Arr, c0: number, ldc = N,
 ): void {
   const row = aScratch(K);
   for (let i = 0; i < M; i++) {
     // gather op(A)[i, :] once: a strided column when A is transposed, a plain copy otherwise
     if (transA) for (let k = 0; k < K; k++) row[k] = A[a0 + k * M + i];
     else for (let k = 0; k < K; k++) row[k] = A[a0 + i * K + k];
-    const c = c0 + i * N;
+    const c = c0 + i * ldc;
     let j = 0;
     for (; j + 3 < N; j += 4) {
       const r0 = b0 + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
@@ -134,6 +134,21 @@ function ropeTables(T: number, hd: number, pos0: number, theta: number): { cos: 
   return { cos, sin };
 }
 
+// bfloat16 weights (gemmBf16, embeddingForwardBf16) are widened into this float32 scratch a block at a time; a
+// block is at least 16 rows or columns, else about 4 MB
+const BF16_BLOCK = 1 << 20;
+let widened = new Float32Array(0);
+/** rows x cols of bfloat16 bits B (row stride ld, from b0) as float32 values in the scratch, row-major (rows, cols) */
+function widen(B: Uint16Array, b0: number, ld: number, rows: number, cols: number): Float32Array {
+  if (widened.length < rows * cols) widened = new Float32Array(Math.max(rows * cols, BF16_BLOCK));
+  const bits = new Uint32Array(widened.buffer, 0, rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const src = b0 + r * ld, dst = r * cols;
+    for (let c = 0; c < cols; c++) bits[dst + c] = B[src + c] << 16; // bf16 is float32's top half: exact
+  }
+  return widened;
+}
+
 const GELU_SCALE = Math.sqrt(2 / Math.PI);
 
 export const jsKernels: Kernels = {
@@ -144,6 +159,17 @@ export const jsKernels: Kernels = {
       const a0 = aOff + b * strideA, b0 = bOff + b * strideB, c0 = cOff + b * strideC;
       if (transB) gemmDot(transA, M, N, K, alpha, A, a0, B, b0, beta, C, c0);
       else gemmKJ(transA, M, N, K, alpha, A, a0, B, b0, beta, C, c0);
+    }
+  },
+
+  // blocks of whole output columns (rows of B when transposed), each through gemm's own loops over the full K: every
+  // output is computed exactly as gemm computes it with the weight widened beforehand
+  gemmBf16(transB, M, N, K, alpha, A, aOff, B, beta, C, cOff) {
+    const nb = Math.min(N, Math.max(16, Math.floor(BF16_BLOCK / Math.max(K, 1))));
+    for (let j0 = 0; j0 < N; j0 += nb) {
+      const n = Math.min(nb, N - j0);
+      if (transB) gemmDot(false, M, n, K, alpha, A, aOff, widen(B, j0 * K, K, n, K), 0, beta, C, cOff + j0, N);
+      else gemmKJ(false, M, n, K, alpha, A, aOff, widen(B, j0, N, K, n), 0, beta, C, cOff + j0, N);
     }
   },
 
@@ -361,6 +387,10 @@ export const jsKernels: Kernels = {
       const src = ids[n] * C, dst = n * C;
       for (let c = 0; c < C; c++) out[dst + c] = table[src + c];
     }
+  },
+
+  embeddingForwardBf16(ids, table, out, N, C) {
+    for (let n = 0; n < N; n++) out.set(widen(table, ids[n] * C, C, 1, C).subarray(0, C), n * C);
   },
 
   embeddingBackward(ids, dout, dtable, N, C) {

@@ -67,6 +67,8 @@ export function loadNativeKernels(): Kernels | null {
   return {
     name: 'native',
     gemm: a.gemm,
+    gemmBf16: a.gemmBf16,
+    embeddingForwardBf16: a.embeddingForwardBf16,
     layernormForward: a.layernormForward,
     layernormBackward: a.layernormBackward,
     rmsnormForward: a.rmsnormForward,

@@ -1,7 +1,8 @@
 // embedding: rows of a (V, C) table gathered by token id; backward scatter-adds, so repeated ids (and a table
-// tied to the LM head) simply accumulate.
+// tied to the LM head) simply accumulate. A frozen bfloat16 table (ops/weight.ts) is widened row by row.
 import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkRank, describe, fail, numel } from './util.js';
+import { computeLike } from './weight.js';
 
 export function embedding(table: Tensor, ids: Int32Array, shape: number[]): Tensor {
   checkRank('embedding', 'table', table, 2);
@@ -16,9 +17,11 @@ export function embedding(table: Tensor, ids: Int32Array, shape: number[]): Tens
         'the tokenizer and the model checkpoint probably disagree on the vocabulary');
     }
   }
-  const k = kernelsFor(table.data);
-  const out = allocOutput(table.data, N * C); // (...shape, C)
-  k.embeddingForward(ids, table.data, out, N, C);
+  const like = computeLike(table);
+  const k = kernelsFor(like);
+  const out = allocOutput(like, N * C); // (...shape, C)
+  if (table.bf16) k.embeddingForwardBf16(ids, table.bf16, out, N, C);
+  else k.embeddingForward(ids, table.data, out, N, C);
   const y = new Tensor(out, [...shape, C], needsGrad(table));
   if (!y.requiresGrad) return y;
 

@@ -2,6 +2,7 @@
 // [out, in] ('out_in'), GPT-2's Conv1D stores [in, out] ('in_out'). The bias is fused (rows pre-filled, GEMM beta=1).
 import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { addColumnSums, checkDtypes, checkRank, checkShape, describe, fail, lastDim } from './util.js';
+import { gemmWeight } from './weight.js';
 
 export type LinearLayout = 'out_in' | 'in_out';
 
@@ -20,14 +21,14 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: LinearLay
   const k = kernelsFor(x.data);
   const out = allocOutput(x.data, N * O); // (N, O)
   if (b) for (let n = 0; n < N; n++) out.set(b.data, n * O);
-  k.gemm(false, outIn, N, O, I, 1, x.data, 0, w.data, 0, b ? 1 : 0, out, 0, 1, 0, 0, 0);
+  gemmWeight(k, outIn, N, O, I, 1, x.data, 0, w, b ? 1 : 0, out, 0);
   const y = new Tensor(out, [...x.shape.slice(0, -1), O], needsGrad(x, w, b));
   if (!y.requiresGrad) return y;
 
   record(() => {
     const dy = y.grad; // (N, O)
     if (!dy) return;
-    if (x.requiresGrad) k.gemm(false, !outIn, N, I, O, 1, dy, 0, w.data, 0, 1, x.ensureGrad(), 0, 1, 0, 0, 0);
+    if (x.requiresGrad) gemmWeight(k, !outIn, N, I, O, 1, dy, 0, w, 1, x.ensureGrad(), 0);
     if (w.requiresGrad) {
       const dw = w.ensureGrad();
       if (outIn) k.gemm(true, false, O, I, N, 1, dy, 0, x.data, 0, 1, dw, 0, 1, 0, 0, 0); // (O, I) = dy^T x

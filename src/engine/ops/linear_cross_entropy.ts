@@ -29,6 +29,7 @@ import type { Arr } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer } from '../tensor.js';
 import { shiftTargets, type EpsStyle } from './cross_entropy.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
+import { gemmWeight } from './weight.js';
 
 /**
  * Bytes of one chunk's logits when no chunk size is given: 64 MB is ~110 positions at Qwen2.5's 151,936 tokens and
@@ -81,7 +82,7 @@ export function linearCrossEntropy(
 
   const tg = packTargets(targets, epsRows, count, hidden.data);
   const k = kernelsFor(hidden.data);
-  const h = hidden.data, w = weight.data;
+  const h = hidden.data;
   const grad = needsGrad(hidden, weight);
   const hc = alloc(h, rows * C); // (rows, C): the chunk's hidden rows, gathered
   const logits = alloc(h, rows * V); // (rows, V): the only logits buffer; becomes dlogits in place
@@ -97,11 +98,11 @@ export function linearCrossEntropy(
       const n = tg.pos[r0 + i];
       hc.set(h.subarray(n * C, (n + 1) * C), i * C);
     }
-    k.gemm(false, true, m, V, C, 1, hc, 0, w, 0, 0, logits, 0, 1, 0, 0, 0); // (m, V) = h_chunk · Wᵀ
+    gemmWeight(k, true, m, V, C, 1, hc, 0, weight, 0, logits, 0); // (m, V) = h_chunk · Wᵀ
     k.crossEntropy(logits, tg.gold.subarray(r0, r0 + m), tg.eps.subarray(r0, r0 + m), m, V, styleCode,
       losses, grad ? logits : null, 1 / count);
     for (let i = 0; i < m; i++) sum += losses[i];
-    if (dhPacked) k.gemm(false, false, m, C, V, 1, logits, 0, w, 0, 0, dhPacked, r0 * C, 1, 0, 0, 0); // dlogits · W
+    if (dhPacked) gemmWeight(k, false, m, C, V, 1, logits, 0, weight, 0, dhPacked, r0 * C); // dlogits · W
     if (dwOwn) k.gemm(true, false, V, C, m, 1, logits, 0, hc, 0, 1, dwOwn, 0, 1, 0, 0, 0); // (V, C) += dlogitsᵀ · h
   }
   for (const b of [hc, logits, losses]) releaseBuffer(b); // the chunk buffers are dead once the gradients are made

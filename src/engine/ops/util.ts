@@ -13,13 +13,18 @@ export function fail(op: string, problem: string): never {
   throw new Error(`${op}: ${problem}`);
 }
 
-/** All tensors must share one dtype: kernels are routed by the first buffer's type. */
+/** The dtype a tensor computes in: bfloat16 storage (a frozen weight) is widened to float32 where it is read. */
+function computeDtype(t: Tensor): 'float32' | 'float64' {
+  return t.dtype === 'float64' ? 'float64' : 'float32';
+}
+
+/** All tensors must compute in one dtype: kernels are routed by the first buffer's type. */
 export function checkDtypes(op: string, ...ts: (Tensor | null)[]): void {
   let first: Tensor | null = null;
   for (const t of ts) {
     if (!t) continue;
     if (!first) first = t;
-    else if (t.dtype !== first.dtype) fail(op, `mixed dtypes ${first.dtype} and ${t.dtype} (${describe(first)}, ${describe(t)})`);
+    else if (computeDtype(t) !== computeDtype(first)) fail(op, `mixed dtypes ${first.dtype} and ${t.dtype} (${describe(first)}, ${describe(t)})`);
   }
 }
 
