@@ -50,7 +50,7 @@ async function run(model: string, baseDtype: string, more: Record<string, string
 describe.each(availableBackends().flatMap((b) => [false, true].map((fused) => [b, fused] as const)))(
   'a bf16 base on the %s backend (fused loss: %s)', (backend, fused) => {
     beforeAll(() => useBackend(backend));
-    const opts = { 'fused-loss': fused };
+    const opts = { 'no-fused-loss': !fused };
     const used = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'train_config.json'), 'utf8')).fusedLoss;
 
     it('gives the losses of the fp32 model whose base was rounded to bf16 beforehand, from either checkpoint', async () => {
