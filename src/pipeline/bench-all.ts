@@ -121,6 +121,10 @@ export function trainBenchShapes(quick: boolean): [string, TrainBenchSpec, numbe
       { arch: 'gpt2', layers: 12, d: 768, heads: 12, vocab: 50257, ctx: 1024, seq: 256, batchSize: 4, steps: 5, warmup: 2 }, 5]);
     specs.push(['Qwen2.5-0.5B shape, LoRA r 8 on q_proj,v_proj (24 layers, d 896, 14 heads / 2 kv, ffn 4864, vocab 151936, tied, q/k/v bias, T 512, B 1)',
       { ...presetShape('qwen2.5-0.5b'), ctx: 512, seq: 512, batchSize: 1, steps: 5, warmup: 2, lora }, 5]);
+    // the same with the frozen base kept in bf16 on both sides (ours: --base-dtype bf16; PyTorch: stored bf16, upcast
+    // a block of rows per matmul)
+    specs.push(['Qwen2.5-0.5B shape, LoRA r 8 on q_proj,v_proj, base in bf16 on both sides (T 512, B 1)',
+      { ...presetShape('qwen2.5-0.5b'), ctx: 512, seq: 512, batchSize: 1, steps: 5, warmup: 2, lora, baseDtype: 'bf16' }, 5]);
   }
   return specs;
 }
