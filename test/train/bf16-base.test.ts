@@ -110,6 +110,17 @@ describe('a bf16 base', () => {
     }
   });
 
+  it('on GPT-2 (Conv1D [in, out] weights, learned positions) also gives the rounded fp32 model\'s losses', async () => {
+    const gpt2 = initConfigJson({ arch: 'gpt2', layers: 2, d: 64, heads: 4, vocab: 128, ctx: 64 });
+    const [full, half] = [path.join(dir, 'gpt2-fp32'), path.join(dir, 'gpt2-bf16')];
+    initModel(gpt2, 4).save(full);
+    initModel(gpt2, 4).save(half, { dtype: 'bf16' });
+    const more = { 'lora-targets': 'c_attn,c_fc', steps: '4' };
+    const got = losses(await run(full, 'bf16', more));
+    expect(got).toEqual(losses(await run(half, 'fp32', more)));
+    expect(got).not.toEqual(losses(await run(full, 'fp32', more)));
+  });
+
   it('trains the same with gradient checkpointing, and decodes (KV cache, one row at a time) as the rounded fp32 model', async () => {
     expect(losses(await run(fp32Dir, 'bf16', { 'gradient-checkpointing': true, steps: '3' })))
       .toEqual(losses(await run(fp32Dir, 'bf16', { steps: '3' })));
