@@ -1,5 +1,7 @@
 // attention: causal scaled-dot-product attention with grouped-query heads (H query heads share KV key/value
 // heads). Tq < Tk is the KV-cache case: the queries are the last Tq positions of the Tk-long sequence.
+// attentionQkv: the same with H heads read straight out of a packed q | k | v projection (GPT-2's c_attn), so
+// neither the forward split into three copies nor its backward's scatter back is needed.
 import { Tensor, alloc, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
@@ -32,6 +34,28 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
     const dk = k.requiresGrad ? k.ensureGrad() : alloc(q.data, k.size);
     const dv = v.requiresGrad ? v.ensureGrad() : alloc(q.data, v.size);
     kern.attentionBackward(y.grad, q.data, k.data, v.data, probs, dq, dk, dv, B, Tq, Tk, H, KV, hd);
+  });
+  return y;
+}
+
+/** causal self-attention of qkv (B, T, 3C) packed q | k | v per position, C = H * hd; returns (B, T, H, hd) */
+export function attentionQkv(qkv: Tensor, H: number): Tensor {
+  checkRank('attentionQkv', 'qkv (B, T, 3C)', qkv, 3);
+  const [B, T, C3] = qkv.shape;
+  if (!Number.isInteger(H) || H < 1 || C3 % (3 * H) !== 0) {
+    fail('attentionQkv', `the last dim of ${describe(qkv)} must be 3 * H * hd for H = ${H} heads`);
+  }
+  const hd = C3 / (3 * H);
+  const kern = kernelsFor(qkv.data);
+  const out = allocOutput(qkv.data, B * T * H * hd); // (B, T, H, hd)
+  const grad = needsGrad(qkv);
+  const probs = grad ? allocOutput(qkv.data, B * H * T * T) : null; // (B, H, T, T)
+  kern.attentionQkvForward(qkv.data, out, probs, B, T, H, hd);
+  const y = new Tensor(out, [B, T, H, hd], grad);
+  if (!probs) return y;
+
+  record(() => {
+    if (y.grad) kern.attentionQkvBackward(y.grad, qkv.data, probs, qkv.ensureGrad(), B, T, H, hd);
   });
   return y;
 }
