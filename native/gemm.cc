@@ -27,12 +27,14 @@ static void scale_c(float beta, float* C, int M, int N, int ldc) {
   }
 }
 
-// How a product is spread over the pool: below kParallelFlops one thread is faster (a second only adds the hand-off
-// and packs its own copy of an operand); above it the product is cut along M or N into chunks of whole register
-// tiles, along the side whose cut duplicates less packing (each chunk packs all of the other operand).
-// kParallelFlops was measured on the tiny GPT's shapes (BENCHMARKS.md): see tmp notes in the commit message.
-constexpr double kParallelFlops = 4.0e6;
-constexpr int kChunksPerThread = 2;
+// How a product is spread over the pool: below kParallelFlops one thread is as fast (a second only adds the hand-off
+// and packs its own copy of an operand), so it runs on the caller; above it the product is cut along M or N, along
+// the side whose cut duplicates less packing (each chunk packs all of the other operand), into one chunk per thread
+// (more chunks balance better when the OS deschedules a worker, but each packs that operand again: measured slower).
+// Crossover measured here (OpenBLAS 0.3.21 SkylakeX kernels, 2 cores): 128x128x64 (2.1 MFLOP) 14-17 us on one thread
+// or two, 128x128x128 (4.2 MFLOP) 31 us on one, 19 on two; 512x512x128 428 -> 222 us.
+constexpr double kParallelFlops = 3.0e6;
+constexpr int kChunksPerThread = 1;
 
 struct Split {
   bool alongM;
