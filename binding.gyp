@@ -14,7 +14,7 @@
   'targets': [
     {
       'target_name': 'ual_native',
-      'sources': ['native/addon.cc', 'native/gemm.cc', 'native/kernels.cc', 'native/attention.cc', 'native/bf16.cc'],
+      'sources': ['native/addon.cc', 'native/gemm.cc', 'native/kernels.cc', 'native/attention.cc', 'native/bf16.cc', 'native/pool.cc'],
       'include_dirs': ['<(ual_napi_include)'],
       'defines': [
         'NAPI_VERSION=8',

@@ -292,7 +292,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* q = a.f32(1, "q", nq);
   float* k = a.f32(2, "k", nkv);
   float* v = a.f32(3, "v", nkv);
-  float* probs = a.f32(4, "probs", double(d.B) * double(d.H) * double(d.Tq) * double(d.Tk));
+  float* probs = a.f32_or_null(4, "probs", double(d.B) * double(d.H) * double(d.Tq) * double(d.Tk));
   float* dq = a.f32(5, "dq", nq);
   float* dk = a.f32(6, "dk", nkv);
   float* dv = a.f32(7, "dv", nkv);
@@ -404,6 +404,69 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ual::sum_squares(a.f32(0, "x", n), n));
 }
 
+Napi::Value AttentionQkvForward(const Napi::CallbackInfo& info) {
+  Args a(info, "attentionQkvForward", 7);
+  const int64_t B = a.dim(3, "B"), T = a.dim(4, "T"), H = a.dim(5, "H"), hd = a.dim(6, "hd");
+  // row strides of 3 * H * hd go to cblas as int
+  if (3 * H * hd > 2147483647) a.fail("3 * H * hd does not fit a 32-bit BLAS leading dimension");
+  const double n = double(B) * double(T) * double(H) * double(hd);
+  float* qkv = a.f32(0, "qkv", 3 * n);
+  float* out = a.f32(1, "out", n);
+  float* probs = a.f32_or_null(2, "probs", double(B) * double(H) * double(T) * double(T));
+  if (B && T && H && hd) ual::attention_qkv_forward(qkv, out, probs, B, T, H, hd);
+  return info.Env().Undefined();
+}
+
+Napi::Value AttentionQkvBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "attentionQkvBackward", 8);
+  const int64_t B = a.dim(4, "B"), T = a.dim(5, "T"), H = a.dim(6, "H"), hd = a.dim(7, "hd");
+  if (3 * H * hd > 2147483647) a.fail("3 * H * hd does not fit a 32-bit BLAS leading dimension");
+  const double n = double(B) * double(T) * double(H) * double(hd);
+  float* dout = a.f32(0, "dout", n);
+  float* qkv = a.f32(1, "qkv", 3 * n);
+  float* probs = a.f32_or_null(2, "probs", double(B) * double(H) * double(T) * double(T));
+  float* dqkv = a.f32(3, "dqkv", 3 * n);
+  if (B && T && H && hd) ual::attention_qkv_backward(dout, qkv, probs, dqkv, B, T, H, hd);
+  return info.Env().Undefined();
+}
+
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  Args a(info, "axpy", 4);
+  const float alpha = float(a.num(0, "alpha"));
+  const int64_t n = a.offset(3, "n");
+  ual::axpy(alpha, a.f32(1, "x", n), a.f32(2, "y", n), n);
+  return info.Env().Undefined();
+}
+
+Napi::Value AddRows(const Napi::CallbackInfo& info) {
+  Args a(info, "addRows", 5);
+  const int64_t n = a.offset(3, "n"), m = a.offset(4, "m");
+  if (m == 0 ? n != 0 : n % m != 0)
+    a.fail("n (" + std::to_string(n) + ") must be a multiple of m (" + std::to_string(m) + ")");
+  float* x = a.f32(0, "a", n);
+  float* b = a.f32(1, "b", m);
+  float* out = a.f32(2, "out", n);
+  if (n) ual::add_rows(x, b, out, n, m);
+  return info.Env().Undefined();
+}
+
+Napi::Value BiasGeluForward(const Napi::CallbackInfo& info) {
+  Args a(info, "biasGeluForward", 5);
+  const int64_t N = a.dim(3, "N"), C = a.dim(4, "C");
+  ual::bias_gelu_forward(a.f32(0, "x", double(N) * double(C)), a.f32(1, "b", C), a.f32(2, "out", double(N) * double(C)),
+                         N, C);
+  return info.Env().Undefined();
+}
+
+Napi::Value BiasGeluBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "biasGeluBackward", 7);
+  const int64_t N = a.dim(5, "N"), C = a.dim(6, "C");
+  const double n = double(N) * double(C);
+  ual::bias_gelu_backward(a.f32(0, "dout", n), a.f32(1, "x", n), a.f32(2, "b", C), a.f32(3, "dx", n),
+                          a.f32(4, "db", C), N, C);
+  return info.Env().Undefined();
+}
+
 #ifndef UAL_BUILD_FLAGS
 #define UAL_BUILD_FLAGS "(unknown)"
 #endif
@@ -511,6 +574,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("attentionQkvForward", Napi::Function::New(env, AttentionQkvForward, "attentionQkvForward"));
+  exports.Set("attentionQkvBackward", Napi::Function::New(env, AttentionQkvBackward, "attentionQkvBackward"));
+  exports.Set("axpy", Napi::Function::New(env, Axpy, "axpy"));
+  exports.Set("addRows", Napi::Function::New(env, AddRows, "addRows"));
+  exports.Set("biasGeluForward", Napi::Function::New(env, BiasGeluForward, "biasGeluForward"));
+  exports.Set("biasGeluBackward", Napi::Function::New(env, BiasGeluBackward, "biasGeluBackward"));
   return exports;
 }
 

@@ -1,14 +1,14 @@
-// sgemm for the native kernels. With OpenBLAS: a thin cblas_sgemm call. Without: a GotoBLAS/BLIS-style blocked GEMM
+// sgemm for the native kernels. With OpenBLAS: cblas_sgemm calls. Without: a GotoBLAS/BLIS-style blocked GEMM
 // (pack op(B) into KCxNR panels and op(A) into MRxKC panels, 6x16 register-tiled FMA micro-kernel), so the fallback
-// still reaches a useful fraction of peak; large products are split over short-lived threads (no resident pool).
+// still reaches a useful fraction of peak. Either way, products large enough to gain from it are cut into chunks that
+// run on the thread pool (pool.h), each chunk a single-threaded GEMM.
 #include "gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
+#include "pool.h"
 #include "simd.h"
 
 #ifdef UAL_OPENBLAS
@@ -27,13 +27,39 @@ static void scale_c(float beta, float* C, int M, int N, int ldc) {
   }
 }
 
+// How a product is spread over the pool: below kParallelFlops one thread is as fast (a second only adds the hand-off
+// and packs its own copy of an operand), so it runs on the caller; above it the product is cut along M or N, along
+// the side whose cut duplicates less packing (each chunk packs all of the other operand), into one chunk per thread
+// (more chunks balance better when the OS deschedules a worker, but each packs that operand again: measured slower).
+// Crossover measured here (OpenBLAS 0.3.21 SkylakeX kernels, 2 cores): 128x128x64 (2.1 MFLOP) 14-17 us on one thread
+// or two, 128x128x128 (4.2 MFLOP) 31 us on one, 19 on two; 512x512x128 428 -> 222 us.
+constexpr double kParallelFlops = 3.0e6;
+constexpr int kChunksPerThread = 1;
+
+struct Split {
+  bool alongM;
+  int64_t units, grain, align, chunks;
+};
+
+static Split plan_split(int M, int N, int K) {
+  Split s{true, 1, 1, 1, 1};
+  const int threads = pool_threads();
+  if (threads <= 1 || in_parallel() || 2.0 * M * N * K < kParallelFlops) return s;
+  s.alongM = N <= M;
+  s.align = 16;
+  const int64_t dim = s.alongM ? M : N;
+  s.units = (dim + s.align - 1) / s.align;
+  const int64_t want = std::min<int64_t>(s.units, int64_t(threads) * kChunksPerThread);
+  s.grain = (s.units + want - 1) / want;
+  s.chunks = (s.units + s.grain - 1) / s.grain;
+  return s;
+}
+
 #ifdef UAL_OPENBLAS
 
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-           int ldb, float beta, float* C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  // cblas rejects lda = 0 when K = 0 (xerbla prints and returns); the result is just beta * C anyway
-  if (K <= 0) { scale_c(beta, C, M, N, ldc); return; }
+// One thread's share of a product: OpenBLAS runs single-threaded in the calling thread (see set_threads).
+static void blas_part(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+                      const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 1) {
     // one row (KV-cache decoding): sgemm would pack all of B first; sgemv streams it once
     if (beta == 0.0f) std::fill(C, C + N, 0.0f);
@@ -46,17 +72,38 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
               A, lda, B, ldb, beta, C, ldc);
 }
 
-void set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
-int get_threads() { return openblas_get_num_threads(); }
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+           int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  // cblas rejects lda = 0 when K = 0 (xerbla prints and returns); the result is just beta * C anyway
+  if (K <= 0) { scale_c(beta, C, M, N, ldc); return; }
+  const Split s = plan_split(M, N, K);
+  if (s.chunks <= 1) { blas_part(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+  parallel_for(s.units, s.grain, [&](int64_t u0, int64_t u1) {
+    const int lo = int(u0 * s.align), hi = int(std::min<int64_t>(u1 * s.align, s.alongM ? M : N));
+    if (s.alongM) {
+      const float* At = transA ? A + lo : A + int64_t(lo) * lda;
+      blas_part(transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, beta, C + int64_t(lo) * ldc, ldc);
+    } else {
+      const float* Bt = transB ? B + int64_t(lo) * ldb : B + lo;
+      blas_part(transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, beta, C + lo, ldc);
+    }
+  });
+}
+
+// The pool (pool.h) is the only one: OpenBLAS stays at one thread, and its share of each product runs on ours.
+void set_threads(int n) {
+  openblas_set_num_threads(1);
+  set_pool_threads(n);
+}
+int get_threads() { return pool_threads(); }
 bool have_openblas() { return true; }
 const char* blas_config() { return openblas_get_config(); }
 
 #else  // portable GEMM
 
-static std::atomic<int> g_threads{1};
-
-void set_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
-int get_threads() { return g_threads.load(); }
+void set_threads(int n) { set_pool_threads(n); }
+int get_threads() { return pool_threads(); }
 bool have_openblas() { return false; }
 const char* blas_config() {
 #ifdef UAL_AVX2
@@ -212,40 +259,20 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   if (M <= 0 || N <= 0) return;
   scale_c(beta, C, M, N, ldc);
   if (K <= 0 || alpha == 0.0f) return;
-  // one pack buffer pair per worker slot, kept across calls (re-allocating megabytes per call costs page faults);
-  // thread_local so addons loaded in several worker_threads do not share them
-  static thread_local std::vector<Packs> slots(1);
-  int nt = g_threads.load();
-  double work = double(M) * N * K;
-  // below ~16 MFLOP a thread start (tens of microseconds) is not worth it
-  if (nt > 1 && work >= double(1 << 23)) {
-    bool splitN = N >= M;
-    int units = splitN ? (N + NR - 1) / NR : (M + MR - 1) / MR;
-    nt = std::min(nt, units);
-    if (int(slots.size()) < nt) slots.resize(nt);
-    std::vector<std::thread> workers;
-    for (int t = 0; t < nt; t++) {
-      int u0 = int(int64_t(units) * t / nt), u1 = int(int64_t(units) * (t + 1) / nt);
-      if (splitN) {
-        int j0 = u0 * NR, j1 = std::min(N, u1 * NR);
-        const float* Bt = transB ? B + int64_t(j0) * ldb : B + j0;
-        Packs* pk = &slots[t];
-        auto job = [=]() { sgemm_serial(transA, transB, M, j1 - j0, K, alpha, A, lda, Bt, ldb, C + j0, ldc, *pk); };
-        if (t + 1 < nt) workers.emplace_back(job); else job();
-      } else {
-        int i0 = u0 * MR, i1 = std::min(M, u1 * MR);
-        const float* At = transA ? A + i0 : A + int64_t(i0) * lda;
-        Packs* pk = &slots[t];
-        auto job = [=]() {
-          sgemm_serial(transA, transB, i1 - i0, N, K, alpha, At, lda, B, ldb, C + int64_t(i0) * ldc, ldc, *pk);
-        };
-        if (t + 1 < nt) workers.emplace_back(job); else job();
-      }
+  // one pack buffer pair per thread, kept across calls (re-allocating megabytes per call costs page faults)
+  static thread_local Packs packs;
+  const Split s = plan_split(M, N, K);
+  if (s.chunks <= 1) { sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, packs); return; }
+  parallel_for(s.units, s.grain, [&](int64_t u0, int64_t u1) {
+    const int lo = int(u0 * s.align), hi = int(std::min<int64_t>(u1 * s.align, s.alongM ? M : N));
+    if (s.alongM) {
+      const float* At = transA ? A + lo : A + int64_t(lo) * lda;
+      sgemm_serial(transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, C + int64_t(lo) * ldc, ldc, packs);
+    } else {
+      const float* Bt = transB ? B + int64_t(lo) * ldb : B + lo;
+      sgemm_serial(transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, C + lo, ldc, packs);
     }
-    for (auto& w : workers) w.join();
-    return;
-  }
-  sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, slots[0]);
+  });
 }
 
 #endif

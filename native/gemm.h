@@ -1,5 +1,6 @@
 // The one GEMM every native kernel calls: cblas_sgemm when built with OpenBLAS (UAL_OPENBLAS), otherwise the
-// portable cache-blocked GEMM in gemm.cc. Also owns the thread count (OpenBLAS's pool is the only pool).
+// portable cache-blocked GEMM in gemm.cc, spread over the thread pool (pool.h) by size. Also owns the thread count:
+// set_threads sizes the pool and keeps OpenBLAS at one thread, so the pool is the only one.
 #pragma once
 
 namespace ual {

@@ -29,6 +29,12 @@ void attention_backward(const float* dout, const float* q, const float* k, const
                         float* dq, float* dk, float* dv, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t KV,
                         int64_t hd);
 
+// Causal self-attention reading q, k and v out of one packed projection qkv (B, T, 3, H, hd) (GPT-2's c_attn):
+// no split copies; dqkv (same layout) accumulates.
+void attention_qkv_forward(const float* qkv, float* out, float* probs, int64_t B, int64_t T, int64_t H, int64_t hd);
+void attention_qkv_backward(const float* dout, const float* qkv, const float* probs, float* dqkv, int64_t B, int64_t T,
+                            int64_t H, int64_t hd);
+
 void embedding_forward(const int32_t* ids, const float* table, float* out, int64_t N, int64_t C);
 void embedding_backward(const int32_t* ids, const float* dout, float* dtable, int64_t N, int64_t C);
 
@@ -39,5 +45,14 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
            double weightDecay, double step);
 
 double sum_squares(const float* x, int64_t n);
+
+// y += alpha * x (gradient accumulation); out (n) = a (n) + b (m) repeated over the n / m rows.
+void axpy(float alpha, const float* x, float* y, int64_t n);
+void add_rows(const float* a, const float* b, float* out, int64_t n, int64_t m);
+
+// out (N, C) = gelu(x + b) with b (C) broadcast (a linear layer's bias fused into its GELU);
+// backward: g = dout * gelu'(x + b); dx += g; db += column sums of g.
+void bias_gelu_forward(const float* x, const float* b, float* out, int64_t N, int64_t C);
+void bias_gelu_backward(const float* dout, const float* x, const float* b, float* dx, float* db, int64_t N, int64_t C);
 
 }  // namespace ual

@@ -80,9 +80,12 @@ export interface Kernels {
     q: Arr, k: Arr, v: Arr, out: Arr, probs: Arr | null,
     B: number, Tq: number, Tk: number, H: number, KV: number, hd: number,
   ): void;
-  /** accumulates dq, dk, dv (same layouts as q, k, v) from dout and the saved probs. */
+  /**
+   * accumulates dq, dk, dv (same layouts as q, k, v) from dout and the saved probs; probs null: the softmax is
+   * recomputed from q and k exactly as attentionForward computed it (bit for bit the values it would have saved).
+   */
   attentionBackward(
-    dout: Arr, q: Arr, k: Arr, v: Arr, probs: Arr, dq: Arr, dk: Arr, dv: Arr,
+    dout: Arr, q: Arr, k: Arr, v: Arr, probs: Arr | null, dq: Arr, dk: Arr, dv: Arr,
     B: number, Tq: number, Tk: number, H: number, KV: number, hd: number,
   ): void;
 
@@ -116,4 +119,23 @@ export interface Kernels {
 
   /** sum of squares of x[0..n) in double precision (global-norm clipping). */
   sumSquares(x: Arr, n: number): number;
+
+  /**
+   * Causal multi-head self-attention reading q, k and v out of one packed projection (GPT-2's c_attn, no split
+   * copies): qkv (B, T, 3, H, hd), i.e. each position's row is q | k | v; out (B, T, H, hd); probs (B, H, T, T) or
+   * null, as attentionForward with Tq = Tk = T and KV = H.
+   */
+  attentionQkvForward(qkv: Arr, out: Arr, probs: Arr | null, B: number, T: number, H: number, hd: number): void;
+  /** accumulates dqkv (the layout of qkv) from dout and the saved probs (null: recomputed, as attentionBackward). */
+  attentionQkvBackward(dout: Arr, qkv: Arr, probs: Arr | null, dqkv: Arr, B: number, T: number, H: number, hd: number): void;
+
+  /** y[i] += alpha * x[i] for i < n (gradient accumulation; alpha = 1 adds exactly). */
+  axpy(alpha: number, x: Arr, y: Arr, n: number): void;
+  /** out[i] = a[i] + b[i % m] for i < n: b (m) repeated over the n / m rows of a (a bias, a position table). */
+  addRows(a: Arr, b: Arr, out: Arr, n: number, m: number): void;
+
+  /** out (N, C) = gelu(x + b), b (C) broadcast over rows: a linear layer's bias fused into its GELU. */
+  biasGeluForward(x: Arr, b: Arr, out: Arr, N: number, C: number): void;
+  /** with g = dout * gelu'(x + b): accumulates dx (N, C) += g and db (C) += the column sums of g. */
+  biasGeluBackward(dout: Arr, x: Arr, b: Arr, dx: Arr, db: Arr, N: number, C: number): void;
 }

@@ -1,6 +1,6 @@
 // GPT-2 (HF GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, tanh GELU, Conv1D weights stored [in, out],
 // LM head tied to wte. Matches torch_ref.py's gpt2 forward op for op.
-import { Tensor, add, attention, embedding, gelu, layernorm, split } from '../engine/index.js';
+import { Tensor, add, attention, attentionQkv, embedding, layernorm, split } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
 import { BaseModel, initParams, loadParams, type ForwardOptions, type LoadOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
@@ -62,13 +62,18 @@ export class Gpt2Model extends BaseModel {
       x = this.block(x, cache, (x) => {
         let h = layernorm(x, this.p(q + 'ln_1.weight'), this.p(q + 'ln_1.bias'), eps);
         const qkv = this.linearAt(h, q + 'attn.c_attn', 'in_out'); // (B, T, 3C)
-        const [qq, kk, vv] = split(qkv, [C, C, C]);
-        let k = kk.view(B, T, H, hd), v = vv.view(B, T, H, hd);
-        if (cache) ({ k, v } = cache.update(i, k, v));
-        const y = attention(qq.view(B, T, H, hd), k, v).view(B, T, C);
+        let y: Tensor;
+        if (cache) {
+          // the cache keeps k and v of its own: split them out
+          const [qq, kk, vv] = split(qkv, [C, C, C]);
+          const { k, v } = cache.update(i, kk.view(B, T, H, hd), vv.view(B, T, H, hd));
+          y = attention(qq.view(B, T, H, hd), k, v).view(B, T, C);
+        } else {
+          y = attentionQkv(qkv, H).view(B, T, C);
+        }
         x = add(x, this.linearAt(y, q + 'attn.c_proj', 'in_out'));
         h = layernorm(x, this.p(q + 'ln_2.weight'), this.p(q + 'ln_2.bias'), eps);
-        h = gelu(this.linearAt(h, q + 'mlp.c_fc', 'in_out'));
+        h = this.linearGelu(h, q + 'mlp.c_fc', 'in_out');
         return add(x, this.linearAt(h, q + 'mlp.c_proj', 'in_out'));
       });
       if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);

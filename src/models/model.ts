@@ -1,6 +1,6 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
-import { Tensor, add, checkpoint, isGradEnabled, linear } from '../engine/index.js';
+import { Tensor, add, biasGelu, checkpoint, gelu, isGradEnabled, linear } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
@@ -276,6 +276,16 @@ export abstract class BaseModel implements AdaptableLM {
     const y = linear(x, this.p(key + '.weight'), this.pOpt(key + '.bias'), layout);
     const adapter = this.adapters.get(key);
     return adapter ? add(y, adapter(x)) : y;
+  }
+
+  /**
+   * gelu(x W + b): the bias is added in GELU's pass (biasGelu) instead of the linear's; with an adapter attached the
+   * plain order x W + b + adapter(x) is kept, so adapters see exactly what they always did
+   */
+  protected linearGelu(x: Tensor, key: string, layout: 'out_in' | 'in_out'): Tensor {
+    const b = this.pOpt(key + '.bias');
+    if (!b || this.adapters.has(key)) return gelu(this.linearAt(x, key, layout));
+    return biasGelu(linear(x, this.p(key + '.weight'), null, layout), b);
   }
 
   /** a parameter by its key without prefix, e.g. "h.0.ln_1.weight" */

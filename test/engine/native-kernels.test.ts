@@ -173,7 +173,8 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
   });
 
   describe('norms', () => {
-    for (const [N, C] of [[13, 67], [4, 768]]) {
+    // the last shape has several blocks of the native weight-gradient reduction and several pool chunks
+    for (const [N, C] of [[13, 67], [4, 768], [300, 256]]) {
       it(`layernorm N=${N} C=${C}`, () => {
         const [fw, fwRef] = both(() => [randn(N * C, 11, 2, 3), randn(C, 12, 0.5, 1), randn(C, 13), new Float32Array(N * C),
           new Float32Array(N), new Float32Array(N)],
@@ -218,6 +219,18 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
       expectClose('gelu out', f[1], fRef[1]);
       const [b, bRef] = both(() => [randn(n, 32), input(31), randn(n, 33)], (k, [dout, x, dx]) => k.geluBackward(dout, x, dx, n));
       expectClose('gelu dx', b[2], bRef[2]);
+    });
+
+    it('biasGelu forward and backward (rows over several reduction blocks)', () => {
+      const N = 2000, C = 37;
+      const x = (): Float32Array => { const a = randn(N * C, 34, 3); a.set(special, 0); return a; };
+      const [f, fRef] = both(() => [x(), randn(C, 35), new Float32Array(N * C)],
+        (k, [xx, b, out]) => k.biasGeluForward(xx, b, out, N, C));
+      expectClose('biasGelu out', f[2], fRef[2]);
+      const [b, bRef] = both(() => [randn(N * C, 36), x(), randn(C, 35), randn(N * C, 37), randn(C, 38)],
+        (k, [dout, xx, bias, dx, db]) => k.biasGeluBackward(dout, xx, bias, dx, db, N, C));
+      expectClose('biasGelu dx', b[3], bRef[3]);
+      expectClose('biasGelu db', b[4], bRef[4]);
     });
 
     it('swiglu forward and backward', () => {
@@ -281,6 +294,85 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
         expectClose('attention dv', b[7], bRef[7]);
       });
     }
+  });
+
+  describe('attentionQkv (q | k | v packed per position)', () => {
+    for (const [B, T, H, hd] of [[2, 9, 4, 8], [1, 150, 2, 32], [3, 70, 4, 16]]) {
+      it(`B=${B} T=${T} H=${H} hd=${hd}`, () => {
+        const n = B * T * H * hd, np = B * H * T * T;
+        const [f, fRef] = both(() => [randn(3 * n, 68), new Float32Array(n), new Float32Array(np).fill(NaN)],
+          (k, [qkv, out, probs]) => k.attentionQkvForward(qkv, out, probs, B, T, H, hd));
+        expectClose('attentionQkv out', f[1], fRef[1]);
+        expectClose('attentionQkv probs', f[2], fRef[2]);
+        const [b, bRef] = both(() => [randn(n, 69), fRef[0], fRef[2], randn(3 * n, 70)],
+          (k, [dout, qkv, probs, dqkv]) => k.attentionQkvBackward(dout, qkv, probs, dqkv, B, T, H, hd));
+        expectClose('attentionQkv dqkv', b[3], bRef[3]);
+        // the same numbers as attention on the three parts copied out
+        const C = H * hd, qkv = fRef[0];
+        const [q, kk, v] = [0, 1, 2].map((p) => {
+          const a = new Float32Array(n);
+          for (let r = 0; r < B * T; r++) a.set(qkv.subarray(r * 3 * C + p * C, r * 3 * C + (p + 1) * C), r * C);
+          return a;
+        });
+        const out = new Float32Array(n);
+        native!.attentionForward(q, kk, v, out, null, B, T, T, H, H, hd);
+        expectClose('attentionQkv out vs attention', f[1], out, 0);
+      });
+    }
+  });
+
+  describe('residual adds', () => {
+    it('addRows broadcasts b over rows, across chunk boundaries, exactly', () => {
+      for (const [n, m] of [[49000, 7000], [40000, 40000], [60, 4], [0, 5]]) {
+        const [r, rRef] = both(() => [randn(n, 141), randn(m, 142), new Float32Array(n)],
+          (k, [a, b, out]) => k.addRows(a, b, out, n, m));
+        expect(r[2]).toEqual(rRef[2]);
+      }
+    });
+
+    it('axpy adds exactly when alpha is 1, and scales otherwise', () => {
+      const n = 50001;
+      const [r, rRef] = both(() => [randn(n, 143), randn(n, 144)], (k, [x, y]) => k.axpy(1, x, y, n));
+      expect(r[1]).toEqual(rRef[1]);
+      const [s2, sRef] = both(() => [randn(n, 145), randn(n, 146)], (k, [x, y]) => k.axpy(-0.3, x, y, n));
+      expectClose('axpy alpha', s2[1], sRef[1]);
+    });
+
+    it('rejects an n that is not a multiple of m', () => {
+      expect(() => native!.addRows(new Float32Array(5), new Float32Array(2), new Float32Array(5), 5, 2)).toThrow(/multiple of m/);
+    });
+  });
+
+  it('gives identical bits on one thread and on the pool (fixed chunking, no thread-dependent sums)', () => {
+    const threads = nativeInfo()!.threads;
+    const run = (): Float32Array[] => {
+      const k = native!;
+      const N = 512, C = 256, B = 2, T = 130, H = 4, hd = 16, n = B * T * H * hd;
+      const x = randn(N * C, 151), w = randn(C, 152, 0.5, 1), b = randn(C, 153), dout = randn(N * C, 154);
+      const mean = new Float32Array(N), rstd = new Float32Array(N), y = new Float32Array(N * C);
+      k.layernormForward(x, w, b, y, mean, rstd, N, C, 1e-5);
+      const dx = new Float32Array(N * C), dw = new Float32Array(C), db = new Float32Array(C);
+      k.layernormBackward(dout, x, w, mean, rstd, dx, dw, db, N, C);
+      const rdx = new Float32Array(N * C), rdw = new Float32Array(C);
+      k.rmsnormBackward(dout, x, w, rstd, rdx, rdw, N, C);
+      const g = new Float32Array(N * C), gdx = new Float32Array(N * C), gdb = new Float32Array(C);
+      k.biasGeluForward(x, b, g, N, C);
+      k.biasGeluBackward(dout, x, b, gdx, gdb, N, C);
+      const qkv = randn(3 * n, 155), out = new Float32Array(n), probs = new Float32Array(B * H * T * T);
+      k.attentionQkvForward(qkv, out, probs, B, T, H, hd);
+      const dqkv = new Float32Array(3 * n);
+      k.attentionQkvBackward(randn(n, 156), qkv, probs, dqkv, B, T, H, hd);
+      const C2 = new Float32Array(300 * 200);
+      k.gemm(true, false, 300, 200, 500, 1, randn(500 * 300, 157), 0, randn(500 * 200, 158), 0, 0, C2, 0, 1, 0, 0, 0);
+      const losses = new Float32Array(N), dl = new Float32Array(N * C);
+      k.crossEntropy(x, Int32Array.from({ length: N }, (_, i) => (i * 7) % C), new Float32Array(N).fill(0.1), N, C, 0, losses, dl, 0.5);
+      return [y, mean, rstd, dx, dw, db, rdx, rdw, g, gdx, gdb, out, probs, dqkv, C2, losses, dl];
+    };
+    const pooled = run();
+    setNativeThreads(1);
+    let single: Float32Array[];
+    try { single = run(); } finally { setNativeThreads(threads); }
+    pooled.forEach((a, i) => expect(a, `output ${i}`).toEqual(single[i]));
   });
 
   it('embedding forward and backward (repeated ids scatter-add)', () => {

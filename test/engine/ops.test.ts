@@ -2,8 +2,8 @@
 // vs finite differences (float64, js), and float32 on each backend vs the float64 results.
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, add, attention, availableBackends, backendName, backward, clearTape, embedding, gelu, layernorm, linear,
-  matmul, mul, noGrad, rmsnorm, rope, scale, silu, smoothedCrossEntropy, split, swiglu,
+  Tensor, add, attention, attentionQkv, availableBackends, backendName, backward, biasGelu, clearTape, embedding, gelu,
+  layernorm, linear, matmul, mul, noGrad, rmsnorm, rope, scale, silu, smoothedCrossEntropy, split, swiglu,
 } from '../../src/engine/index.js';
 import {
   type InputSpec, type Rng, type RunFn, forwardBackward, gradcheck, makeInputs, makeRng, randomFunctional, relDiff,
@@ -82,6 +82,13 @@ function refAttention(
     }
   }
   return out;
+}
+
+/** q, k, v (B, T, C) out of a packed (B, T, 3C) projection */
+function unpackQkv(qkv: Float64Array, B: number, T: number, C: number): Float64Array[] {
+  const parts = [0, 1, 2].map(() => new Float64Array(B * T * C));
+  for (let n = 0; n < B * T; n++) for (let p = 0; p < 3; p++) parts[p].set(qkv.subarray(n * 3 * C + p * C, n * 3 * C + (p + 1) * C), n * C);
+  return parts;
 }
 
 // ---- the case table ----
@@ -258,6 +265,33 @@ cases.push(
     ref: ([x]) => [x.map(refGelu)],
   },
   {
+    name: 'biasGelu (a linear layer bias fused into GELU)',
+    make: (r) => [spec(r, [2, 3, 4], -3, 3), spec(r, [4], -1, 1)],
+    run: ([x, b]) => biasGelu(x, b),
+    ref: ([x, b]) => [x.map((v, i) => refGelu(v + b[i % 4]))],
+  },
+  {
+    name: 'biasGelu with a frozen bias',
+    make: (r) => [spec(r, [3, 5], -3, 3), spec(r, [5], -1, 1, false)],
+    run: ([x, b]) => biasGelu(x, b),
+    ref: ([x, b]) => [x.map((v, i) => refGelu(v + b[i % 5]))],
+  },
+  {
+    // rows enough for several blocks of the native bias-gradient reduction and several pool chunks
+    name: 'biasGelu medium',
+    parityOnly: true,
+    make: (r) => [spec(r, [3, 700, 37], -4, 4), spec(r, [37])],
+    run: ([x, b]) => biasGelu(x, b),
+    ref: ([x, b]) => [x.map((v, i) => refGelu(v + b[i % 37]))],
+  },
+  {
+    name: 'add medium (crosses the native kernels\' chunks)',
+    parityOnly: true,
+    make: (r) => [spec(r, [3, 100, 70]), spec(r, [100, 70])],
+    run: ([a, b]) => add(a, b),
+    ref: ([a, b]) => [a.map((v, i) => v + b[i % 7000])],
+  },
+  {
     name: 'silu',
     make: (r) => [spec(r, [2, 3, 4], -4, 4)],
     run: ([x]) => silu(x),
@@ -328,6 +362,19 @@ cases.push(
     make: (r) => [spec(r, [2, 17, 4, 8], -2, 2), spec(r, [2, 17, 2, 8], -2, 2), spec(r, [2, 17, 2, 8])],
     run: ([q, k, v]) => attention(q, k, v),
     ref: ([q, k, v]) => [refAttention(q, k, v, 2, 17, 17, 4, 2, 8)],
+  },
+  {
+    name: 'attentionQkv (packed q | k | v, H = 2)',
+    make: (r) => [spec(r, [2, 3, 3 * 2 * 4], -2, 2)],
+    run: ([qkv]) => attentionQkv(qkv, 2),
+    ref: ([qkv]) => { const [q, k, v] = unpackQkv(qkv, 2, 3, 8); return [refAttention(q, k, v, 2, 3, 3, 2, 2, 4)]; },
+  },
+  {
+    name: 'attentionQkv medium (H = 4, crosses 64-row query blocks)',
+    parityOnly: true,
+    make: (r) => [spec(r, [2, 70, 3 * 4 * 8], -2, 2)],
+    run: ([qkv]) => attentionQkv(qkv, 4),
+    ref: ([qkv]) => { const [q, k, v] = unpackQkv(qkv, 2, 70, 32); return [refAttention(q, k, v, 2, 70, 70, 4, 4, 8)]; },
   },
   {
     name: 'split along the last dim',

@@ -17,34 +17,6 @@ function aScratch(n: number): Float64Array {
   return aRow;
 }
 
-/**
- * The causal softmax of query i of (batch b, head h) over keys 0..last into p[0..last] (scale 1/sqrt(hd)); returns
- * last. Forward and the backward that recomputes what forward did not keep both call it, so they agree bit for bit.
- */
-function softmaxRow(
-  q: Arr, k: Arr, p: Float64Array | Float32Array, b: number, i: number, h: number, kvh: number,
-  Tq: number, Tk: number, H: number, KV: number, hd: number,
-): number {
-  const scale = 1 / Math.sqrt(hd);
-  const qo = ((b * Tq + i) * H + h) * hd;
-  const last = Tk - Tq + i; // this query's absolute position: it sees keys 0..last
-  if (smRow.length < Tk) smRow = new Float64Array(Math.max(Tk, 2 * smRow.length));
-  const e = smRow; // unrounded scores and exponentials
-  let max = -Infinity;
-  for (let j = 0; j <= last; j++) {
-    const ko = ((b * Tk + j) * KV + kvh) * hd;
-    let s = 0;
-    for (let d = 0; d < hd; d++) s += q[qo + d] * k[ko + d];
-    s *= scale;
-    e[j] = s;
-    if (s > max) max = s;
-  }
-  let sum = 0;
-  for (let j = 0; j <= last; j++) { const x = Math.exp(e[j] - max); e[j] = x; sum += x; }
-  const inv = 1 / sum;
-  for (let j = 0; j <= last; j++) p[j] = e[j] * inv;
-  return last;
-}
 
 /**
  * One matrix of the batch, B not transposed: i-k-j order, so the innermost loop streams a row of B into a float64
@@ -149,7 +121,152 @@ function widen(B: Uint16Array, b0: number, ld: number, rows: number, cols: numbe
   return widened;
 }
 
+/** Where attention finds its operands: q, k, v and out (or their gradients), each with a start offset and a token row
+ * stride (elements from one position to the next). */
+interface AttnBufs { q: Arr; k: Arr; v: Arr; out: Arr }
+interface AttnLayout { qOff: number; kOff: number; vOff: number; lq: number; lk: number; lv: number; lo: number }
+
+/** (B, T, heads, hd) tensors of their own */
+function contiguous(H: number, KV: number, hd: number): AttnLayout {
+  return { qOff: 0, kOff: 0, vOff: 0, lq: H * hd, lk: KV * hd, lv: KV * hd, lo: H * hd };
+}
+
+/** q | k | v packed in each position's row of one (B, T, 3C) projection */
+function packed(C: number): AttnLayout {
+  return { qOff: 0, kOff: C, vOff: 2 * C, lq: 3 * C, lk: 3 * C, lv: 3 * C, lo: C };
+}
+
+/**
+ * The causal softmax of query i of (batch b, head h, kv head kvh) over keys 0..last into p[0..last] (scale
+ * 1/sqrt(hd)); returns last. Forward and the backward that recomputes what forward did not keep both call it, so
+ * they agree bit for bit.
+ */
+function softmaxRow(
+  q: Arr, k: Arr, p: Float64Array | Float32Array, b: number, i: number, h: number, kvh: number,
+  Tq: number, Tk: number, hd: number, L: AttnLayout,
+): number {
+  const scale = 1 / Math.sqrt(hd);
+  const qo = L.qOff + (b * Tq + i) * L.lq + h * hd;
+  const last = Tk - Tq + i; // this query's absolute position: it sees keys 0..last
+  if (smRow.length < Tk) smRow = new Float64Array(Math.max(Tk, 2 * smRow.length));
+  const e = smRow; // unrounded scores and exponentials
+  let max = -Infinity;
+  for (let j = 0; j <= last; j++) {
+    const ko = L.kOff + (b * Tk + j) * L.lk + kvh * hd;
+    let s = 0;
+    for (let d = 0; d < hd; d++) s += q[qo + d] * k[ko + d];
+    s *= scale;
+    e[j] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let j = 0; j <= last; j++) { const x = Math.exp(e[j] - max); e[j] = x; sum += x; }
+  const inv = 1 / sum;
+  for (let j = 0; j <= last; j++) p[j] = e[j] * inv;
+  return last;
+}
+
+function attnForward(
+  { q, k, v, out }: AttnBufs, probs: Arr | null, B: number, Tq: number, Tk: number, H: number, KV: number, hd: number,
+  L: AttnLayout,
+): void {
+  const group = H / KV;
+  const p = accScratch(Tk);
+  const o = aScratch(hd);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group);
+      for (let i = 0; i < Tq; i++) {
+        const last = softmaxRow(q, k, p, b, i, h, kvh, Tq, Tk, hd, L);
+        o.fill(0, 0, hd);
+        for (let j = 0; j <= last; j++) {
+          const pj = p[j];
+          const vo = L.vOff + (b * Tk + j) * L.lv + kvh * hd;
+          for (let d = 0; d < hd; d++) o[d] += pj * v[vo + d];
+        }
+        const oo = (b * Tq + i) * L.lo + h * hd;
+        for (let d = 0; d < hd; d++) out[oo + d] = o[d];
+        if (probs) {
+          const po = ((b * H + h) * Tq + i) * Tk;
+          for (let j = 0; j <= last; j++) probs[po + j] = p[j];
+          for (let j = last + 1; j < Tk; j++) probs[po + j] = 0;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * x holds q, k, v and dout (in its out slot); g the gradients dq, dk, dv (same layout as q, k, v). probs null: each
+ * softmax row is recomputed as forward made it, in probs' dtype (the values a kept probs would have held).
+ */
+function attnBackward(
+  x: AttnBufs, g: AttnBufs, probs: Arr | null, B: number, Tq: number, Tk: number, H: number, KV: number, hd: number,
+  L: AttnLayout,
+): void {
+  const { q, k, v, out: dout } = x;
+  const { q: dq, k: dk, v: dv } = g;
+  const scale = 1 / Math.sqrt(hd);
+  const group = H / KV;
+  const dp = accScratch(Tk);
+  const row = probs ? null : q instanceof Float64Array ? new Float64Array(Tk) : new Float32Array(Tk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group);
+      for (let i = 0; i < Tq; i++) {
+        const qo = L.qOff + (b * Tq + i) * L.lq + h * hd;
+        const oo = (b * Tq + i) * L.lo + h * hd;
+        const last = Tk - Tq + i;
+        let P: Arr, po: number;
+        if (row) {
+          softmaxRow(q, k, row, b, i, h, kvh, Tq, Tk, hd, L);
+          P = row; po = 0;
+        } else {
+          P = probs!; po = ((b * H + h) * Tq + i) * Tk;
+        }
+        // dP_j = dout . v_j ; dv_j += P_j dout ; softmax backward: dS_j = P_j (dP_j - sum_j P_j dP_j)
+        let dot = 0;
+        for (let j = 0; j <= last; j++) {
+          const vo = L.vOff + (b * Tk + j) * L.lv + kvh * hd;
+          const pj = P[po + j];
+          let s = 0;
+          for (let d = 0; d < hd; d++) {
+            s += dout[oo + d] * v[vo + d];
+            dv[vo + d] += pj * dout[oo + d];
+          }
+          dp[j] = s;
+          dot += pj * s;
+        }
+        for (let j = 0; j <= last; j++) {
+          const ds = P[po + j] * (dp[j] - dot) * scale;
+          const ko = L.kOff + (b * Tk + j) * L.lk + kvh * hd;
+          for (let d = 0; d < hd; d++) {
+            dq[qo + d] += ds * k[ko + d];
+            dk[ko + d] += ds * q[qo + d];
+          }
+        }
+      }
+    }
+  }
+}
+
 const GELU_SCALE = Math.sqrt(2 / Math.PI);
+
+const same = (v: number): number => v;
+/** rounding to the element type of `a`: float32 buffers store Math.fround of a double result */
+function roundTo(a: Arr): (v: number) => number {
+  return a instanceof Float32Array ? Math.fround : same;
+}
+
+function gelu(v: number): number {
+  return 0.5 * v * (1 + Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v)));
+}
+
+function geluGrad(v: number): number {
+  const th = Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v));
+  const dInner = GELU_SCALE * (1 + 3 * 0.044715 * v * v);
+  return 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dInner;
+}
 
 export const jsKernels: Kernels = {
   name: 'js',
@@ -240,19 +357,11 @@ export const jsKernels: Kernels = {
   },
 
   geluForward(x, out, n) {
-    for (let i = 0; i < n; i++) {
-      const v = x[i];
-      out[i] = 0.5 * v * (1 + Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v)));
-    }
+    for (let i = 0; i < n; i++) out[i] = gelu(x[i]);
   },
 
   geluBackward(dout, x, dx, n) {
-    for (let i = 0; i < n; i++) {
-      const v = x[i];
-      const th = Math.tanh(GELU_SCALE * (v + 0.044715 * v * v * v));
-      const dInner = GELU_SCALE * (1 + 3 * 0.044715 * v * v);
-      dx[i] += dout[i] * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dInner);
-    }
+    for (let i = 0; i < n; i++) dx[i] += dout[i] * geluGrad(x[i]);
   },
 
   swigluForward(gate, up, out, n) {
@@ -311,75 +420,12 @@ export const jsKernels: Kernels = {
   },
 
   attentionForward(q, k, v, out, probs, B, Tq, Tk, H, KV, hd) {
-    const group = H / KV;
-    const p = accScratch(Tk);
-    const o = aScratch(hd);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const kvh = Math.floor(h / group);
-        for (let i = 0; i < Tq; i++) {
-          const qo = ((b * Tq + i) * H + h) * hd;
-          const last = softmaxRow(q, k, p, b, i, h, kvh, Tq, Tk, H, KV, hd);
-          o.fill(0, 0, hd);
-          for (let j = 0; j <= last; j++) {
-            const pj = p[j];
-            const vo = ((b * Tk + j) * KV + kvh) * hd;
-            for (let d = 0; d < hd; d++) o[d] += pj * v[vo + d];
-          }
-          for (let d = 0; d < hd; d++) out[qo + d] = o[d];
-          if (probs) {
-            const po = ((b * H + h) * Tq + i) * Tk;
-            for (let j = 0; j <= last; j++) probs[po + j] = p[j];
-            for (let j = last + 1; j < Tk; j++) probs[po + j] = 0;
-          }
-        }
-      }
-    }
+    attnForward({ q, k, v, out }, probs, B, Tq, Tk, H, KV, hd, contiguous(H, KV, hd));
   },
 
   attentionBackward(dout, q, k, v, probs, dq, dk, dv, B, Tq, Tk, H, KV, hd) {
-    const scale = 1 / Math.sqrt(hd);
-    const group = H / KV;
-    const dp = accScratch(Tk);
-    // the recomputed softmax row when probs were not kept, in probs' dtype: the same values backward would have read
-    const row = probs ? null : q instanceof Float64Array ? new Float64Array(Tk) : new Float32Array(Tk);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const kvh = Math.floor(h / group);
-        for (let i = 0; i < Tq; i++) {
-          const qo = ((b * Tq + i) * H + h) * hd;
-          const last = Tk - Tq + i;
-          let P: ArrayLike<number>, po: number;
-          if (row) {
-            softmaxRow(q, k, row, b, i, h, kvh, Tq, Tk, H, KV, hd);
-            P = row; po = 0;
-          } else {
-            P = probs!; po = ((b * H + h) * Tq + i) * Tk;
-          }
-          // dP_j = dout . v_j ; dv_j += P_j dout ; softmax backward: dS_j = P_j (dP_j - sum_j P_j dP_j)
-          let dot = 0;
-          for (let j = 0; j <= last; j++) {
-            const vo = ((b * Tk + j) * KV + kvh) * hd;
-            const pj = P[po + j];
-            let s = 0;
-            for (let d = 0; d < hd; d++) {
-              s += dout[qo + d] * v[vo + d];
-              dv[vo + d] += pj * dout[qo + d];
-            }
-            dp[j] = s;
-            dot += pj * s;
-          }
-          for (let j = 0; j <= last; j++) {
-            const ds = P[po + j] * (dp[j] - dot) * scale;
-            const ko = ((b * Tk + j) * KV + kvh) * hd;
-            for (let d = 0; d < hd; d++) {
-              dq[qo + d] += ds * k[ko + d];
-              dk[ko + d] += ds * q[qo + d];
-            }
-          }
-        }
-      }
-    }
+    attnBackward({ q, k, v, out: dout }, { q: dq, k: dk, v: dv, out: dout }, probs, B, Tq, Tk, H, KV, hd,
+      contiguous(H, KV, hd));
   },
 
   embeddingForward(ids, table, out, N, C) {
@@ -453,5 +499,43 @@ export const jsKernels: Kernels = {
     let s = 0;
     for (let i = 0; i < n; i++) s += x[i] * x[i];
     return s;
+  },
+
+  attentionQkvForward(qkv, out, probs, B, T, H, hd) {
+    attnForward({ q: qkv, k: qkv, v: qkv, out }, probs, B, T, T, H, H, hd, packed(H * hd));
+  },
+
+  attentionQkvBackward(dout, qkv, probs, dqkv, B, T, H, hd) {
+    attnBackward({ q: qkv, k: qkv, v: qkv, out: dout }, { q: dqkv, k: dqkv, v: dqkv, out: dout }, probs, B, T, T, H, H,
+      hd, packed(H * hd));
+  },
+
+  axpy(alpha, x, y, n) {
+    for (let i = 0; i < n; i++) y[i] += alpha * x[i];
+  },
+
+  addRows(a, b, out, n, m) {
+    for (let r = 0; r < n; r += m) for (let j = 0; j < m; j++) out[r + j] = a[r + j] + b[j];
+  },
+
+  biasGeluForward(x, b, out, N, C) {
+    // the pre-activation rounds to the buffers' precision, as when a linear layer stores x + b before its GELU
+    const r = roundTo(x);
+    for (let n = 0; n < N; n++) {
+      const o = n * C;
+      for (let c = 0; c < C; c++) out[o + c] = gelu(r(x[o + c] + b[c]));
+    }
+  },
+
+  biasGeluBackward(dout, x, b, dx, db, N, C) {
+    const r = roundTo(x);
+    for (let n = 0; n < N; n++) {
+      const o = n * C;
+      for (let c = 0; c < C; c++) {
+        const g = dout[o + c] * geluGrad(r(x[o + c] + b[c]));
+        dx[o + c] += g;
+        db[c] += g;
+      }
+    }
   },
 };

@@ -9,7 +9,7 @@ import type { Kernels } from '../kernels.js';
 export interface NativeInfo {
   /** linked against OpenBLAS (false: the portable blocked GEMM) */
   openblas: boolean;
-  /** threads sgemm uses (OpenBLAS's pool; our other kernels are single-threaded) */
+  /** threads of the kernels' pool (GEMM splits, attention heads, row kernels; OpenBLAS itself runs on one) */
   threads: number;
   /** compiler flags and target features the addon was built with */
   flags: string;
@@ -86,6 +86,12 @@ export function loadNativeKernels(): Kernels | null {
     crossEntropy: a.crossEntropy,
     adamw: a.adamw,
     sumSquares: a.sumSquares,
+    attentionQkvForward: a.attentionQkvForward,
+    attentionQkvBackward: a.attentionQkvBackward,
+    axpy: a.axpy,
+    addRows: a.addRows,
+    biasGeluForward: a.biasGeluForward,
+    biasGeluBackward: a.biasGeluBackward,
   };
 }
 
@@ -95,7 +101,7 @@ export function nativeInfo(): NativeInfo | null {
   return a ? a.info() : null;
 }
 
-/** Set sgemm's thread count (OpenBLAS's pool); default UAL_THREADS or every usable core. No-op without the addon. */
+/** Set the kernels' thread count (their pool); default UAL_THREADS or every usable core. No-op without the addon. */
 export function setNativeThreads(n: number): void {
   const a = loadAddon();
   if (a) a.setThreads(n);

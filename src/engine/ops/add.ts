@@ -1,5 +1,5 @@
 // add: elementwise a + b, where b has a's shape or a suffix of it (a bias or position table broadcast over the
-// leading dims). Elementwise and memory-bound, so the loops live here rather than in the kernels.
+// leading dims): the residual stream's adds. The loops run in the kernels (native: vectorised, on the pool).
 import { Tensor, adoptGrad, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { addColumnSums, checkDtypes, describe, fail } from './util.js';
 
@@ -10,9 +10,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
     fail('add', `b's shape must equal a's or be a suffix of it: ${describe(a)} + ${describe(b)}`);
   }
   const n = a.size, m = b.size; // a is (n / m) rows of b's m elements
-  const A = a.data, Bd = b.data;
-  const out = allocOutput(A, n);
-  for (let r = 0; r < n; r += m) for (let j = 0; j < m; j++) out[r + j] = A[r + j] + Bd[j];
+  const k = kernelsFor(a.data);
+  const out = allocOutput(a.data, n);
+  k.addRows(a.data, b.data, out, n, m);
   const y = new Tensor(out, [...a.shape], needsGrad(a, b));
   if (!y.requiresGrad) return y;
 
@@ -21,15 +21,12 @@ export function add(a: Tensor, b: Tensor): Tensor {
     if (!dy) return;
     if (a.requiresGrad) {
       // the first gradient to reach a fresh tensor can simply be dy's buffer: y's gradient is not read again
-      if (a === b || !adoptGrad(a, dy)) {
-        const da = a.grad ?? a.ensureGrad();
-        for (let i = 0; i < n; i++) da[i] += dy[i];
-      }
+      if (a === b || !adoptGrad(a, dy)) k.axpy(1, dy, a.ensureGrad(), n);
     }
     if (b.requiresGrad) {
       const db = b.ensureGrad();
-      if (n === m) for (let j = 0; j < m; j++) db[j] += dy[j];
-      else addColumnSums(kernelsFor(dy), dy, db, n / m, m);
+      if (n === m) k.axpy(1, dy, db, m);
+      else addColumnSums(k, dy, db, n / m, m);
     }
   }, y);
   return y;
