@@ -357,7 +357,7 @@ void cross_entropy(const float* logits, const int32_t* targets, const float* eps
                    float* losses, float* dlogits, double gradScale) {
   const bool hf = style == 1;
   const float gs = float(gradScale);
-  parallel_for(N, row_grain(V), [&](int64_t n0, int64_t n1) {
+  parallel_for(N, row_grain(V), [=](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       const float* x = logits + n * V;
       float* d = dlogits ? dlogits + n * V : nullptr;
@@ -409,7 +409,9 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
   const float bc2Sqrt = float(std::sqrt(1.0 - std::pow(beta2, step)));
   const float negStep = float(-(lr / (1.0 - std::pow(beta1, step))));
   const float epsf = float(eps);
-  parallel_for(n, kElemGrain, [&](int64_t i0, int64_t i1) {
+  // the scalars are captured by value: by reference, every store to p/m/v could alias them and the loop would reload
+  // them instead of vectorising
+  parallel_for(n, kElemGrain, [=](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       float gi = g[i];
       float mi = fma_(gi, w1, m[i] * b1);
@@ -427,7 +429,7 @@ double sum_squares(const float* x, int64_t n) { return dot_d(x, x, n); }
 // ---- residual adds and gradient accumulation ----
 
 void axpy(float alpha, const float* x, float* y, int64_t n) {
-  parallel_for(n, kElemGrain, [&](int64_t i0, int64_t i1) {
+  parallel_for(n, kElemGrain, [=](int64_t i0, int64_t i1) {
     // alpha == 1 adds exactly (1 * x is x), so gradient sums match a plain +=
     for (int64_t i = i0; i < i1; i++) y[i] += alpha * x[i];
   });
