@@ -55,6 +55,19 @@ static Split plan_split(int M, int N, int K) {
   return s;
 }
 
+// Computes C by the plan: part(m, n, A', B', C') multiplies one chunk (a block of rows or columns of C, with the
+// operands offset to it); a plan of one chunk is a single call on this thread.
+template <class Part>
+static void run_split(const Split& s, bool transA, bool transB, int M, int N, const float* A, int lda, const float* B,
+                      int ldb, float* C, int ldc, Part&& part) {
+  if (s.chunks <= 1) { part(M, N, A, B, C); return; }
+  parallel_for(s.units, s.grain, [&](int64_t u0, int64_t u1) {
+    const int lo = int(u0 * s.align), hi = int(std::min<int64_t>(u1 * s.align, s.alongM ? M : N));
+    if (s.alongM) part(hi - lo, N, transA ? A + lo : A + int64_t(lo) * lda, B, C + int64_t(lo) * ldc);
+    else part(M, hi - lo, A, transB ? B + int64_t(lo) * ldb : B + lo, C + lo);
+  });
+}
+
 #ifdef UAL_OPENBLAS
 
 // One thread's share of a product: OpenBLAS runs single-threaded in the calling thread (see set_threads).
@@ -77,18 +90,10 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   if (M <= 0 || N <= 0) return;
   // cblas rejects lda = 0 when K = 0 (xerbla prints and returns); the result is just beta * C anyway
   if (K <= 0) { scale_c(beta, C, M, N, ldc); return; }
-  const Split s = plan_split(M, N, K);
-  if (s.chunks <= 1) { blas_part(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
-  parallel_for(s.units, s.grain, [&](int64_t u0, int64_t u1) {
-    const int lo = int(u0 * s.align), hi = int(std::min<int64_t>(u1 * s.align, s.alongM ? M : N));
-    if (s.alongM) {
-      const float* At = transA ? A + lo : A + int64_t(lo) * lda;
-      blas_part(transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, beta, C + int64_t(lo) * ldc, ldc);
-    } else {
-      const float* Bt = transB ? B + int64_t(lo) * ldb : B + lo;
-      blas_part(transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, beta, C + lo, ldc);
-    }
-  });
+  run_split(plan_split(M, N, K), transA, transB, M, N, A, lda, B, ldb, C, ldc,
+            [&](int m, int n, const float* a, const float* b, float* c) {
+              blas_part(transA, transB, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            });
 }
 
 // The pool (pool.h) is the only one: OpenBLAS stays at one thread, and its share of each product runs on ours.
@@ -261,18 +266,10 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
   if (K <= 0 || alpha == 0.0f) return;
   // one pack buffer pair per thread, kept across calls (re-allocating megabytes per call costs page faults)
   static thread_local Packs packs;
-  const Split s = plan_split(M, N, K);
-  if (s.chunks <= 1) { sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, packs); return; }
-  parallel_for(s.units, s.grain, [&](int64_t u0, int64_t u1) {
-    const int lo = int(u0 * s.align), hi = int(std::min<int64_t>(u1 * s.align, s.alongM ? M : N));
-    if (s.alongM) {
-      const float* At = transA ? A + lo : A + int64_t(lo) * lda;
-      sgemm_serial(transA, transB, hi - lo, N, K, alpha, At, lda, B, ldb, C + int64_t(lo) * ldc, ldc, packs);
-    } else {
-      const float* Bt = transB ? B + int64_t(lo) * ldb : B + lo;
-      sgemm_serial(transA, transB, M, hi - lo, K, alpha, A, lda, Bt, ldb, C + lo, ldc, packs);
-    }
-  });
+  run_split(plan_split(M, N, K), transA, transB, M, N, A, lda, B, ldb, C, ldc,
+            [&](int m, int n, const float* a, const float* b, float* c) {
+              sgemm_serial(transA, transB, m, n, K, alpha, a, lda, b, ldb, c, ldc, packs);
+            });
 }
 
 #endif
