@@ -333,6 +333,12 @@ export function scratch(like: Arr, n: number): Arr {
   return buf;
 }
 
+/** t's gradient buffer when t wants one, else a throwaway buffer of its size (a kernel that writes every input's
+ *  gradient, called for a frozen input). */
+export function gradOrScratch(t: Tensor, like: Arr = t.data): Arr {
+  return t.requiresGrad ? t.ensureGrad() : scratch(like, t.size);
+}
+
 /** Replay recorded closures in reverse, giving each one's dead buffers back to the pool as soon as it has run. */
 export function runTape(steps: readonly TapeStep[]): void {
   for (let i = steps.length - 1; i >= 0; i--) {

@@ -2,7 +2,7 @@
 // heads). Tq < Tk is the KV-cache case: the queries are the last Tq positions of the Tk-long sequence.
 // attentionQkv: the same with H heads read straight out of a packed q | k | v projection (GPT-2's c_attn), so
 // neither the forward split into three copies nor its backward's scatter back is needed.
-import { Tensor, scratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
 /**
@@ -40,9 +40,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   record(() => {
     if (!y.grad) return;
     // the kernel writes all three; frozen inputs' gradients land in throwaway buffers
-    const dq = q.requiresGrad ? q.ensureGrad() : scratch(q.data, q.size);
-    const dk = k.requiresGrad ? k.ensureGrad() : scratch(q.data, k.size);
-    const dv = v.requiresGrad ? v.ensureGrad() : scratch(q.data, v.size);
+    const dq = gradOrScratch(q);
+    const dk = gradOrScratch(k, q.data);
+    const dv = gradOrScratch(v, q.data);
     kern.attentionBackward(y.grad, q.data, k.data, v.data, probs, dq, dk, dv, B, Tq, Tk, H, KV, hd);
   }, y, probs ? [probs] : []); // the softmax is read by this closure only
   return y;

@@ -92,9 +92,7 @@ export function smoothedCrossEntropy(
       setGrad(logits, dlogits);
       return;
     }
-    const dl = logits.ensureGrad();
-    const n = N * V;
-    for (let i = 0; i < n; i++) dl[i] += g * dlogits[i];
+    k.axpy(g, dlogits, logits.ensureGrad(), N * V);
     releaseBuffer(dlogits);
   }, loss);
   return loss;

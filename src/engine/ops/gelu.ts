@@ -1,7 +1,7 @@
 // gelu: tanh-approximate GELU (GPT-2's gelu_new, torch's approximate="tanh"), elementwise; biasGelu adds a linear
 // layer's bias first, in the same pass (the linear then runs without one, and its bias gradient comes out of GELU's
 // backward instead of a separate column sum).
-import { Tensor, allocOutput, kernelsFor, needsGrad, record, scratch } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record, gradOrScratch } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function gelu(x: Tensor): Tensor {
@@ -33,8 +33,8 @@ export function biasGelu(x: Tensor, b: Tensor): Tensor {
   record(() => {
     if (!y.grad) return;
     // the kernel writes both; a frozen input's gradient lands in a throwaway buffer
-    const dx = x.requiresGrad ? x.ensureGrad() : scratch(x.data, N * C);
-    const db = b.requiresGrad ? b.ensureGrad() : scratch(x.data, C);
+    const dx = gradOrScratch(x);
+    const db = gradOrScratch(b, x.data);
     k.biasGeluBackward(y.grad, x.data, b.data, dx, db, N, C);
   }, y);
   return y;

@@ -1,6 +1,6 @@
 // layernorm: LayerNorm over the last dim with weight and bias (GPT-2's ln_1, ln_2, ln_f).
 // Forward saves the per-row mean and 1/std, which is all backward needs besides x and w.
-import { Tensor, scratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
@@ -20,9 +20,9 @@ export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor 
   record(() => {
     if (!y.grad) return;
     // the kernel writes all three; gradients of inputs that need none land in throwaway buffers
-    const dx = x.requiresGrad ? x.ensureGrad() : scratch(x.data, N * C);
-    const dw = w.requiresGrad ? w.ensureGrad() : scratch(x.data, C);
-    const db = b.requiresGrad ? b.ensureGrad() : scratch(x.data, C);
+    const dx = gradOrScratch(x);
+    const dw = gradOrScratch(w, x.data);
+    const db = gradOrScratch(b, x.data);
     k.layernormBackward(y.grad, x.data, w.data, mean, rstd, dx, dw, db, N, C);
   }, y);
   return y;

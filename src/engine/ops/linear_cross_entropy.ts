@@ -123,7 +123,7 @@ export function linearCrossEntropy(
         for (let c = 0; c < C; c++) dh[o + c] += g * dhPacked[p + c];
       }
     }
-    if (dw && dwOwn) for (let j = 0; j < dw.length; j++) dw[j] += g * dwOwn[j];
+    if (dw && dwOwn) k.axpy(g, dwOwn, dw, dw.length);
   }, loss, [dhPacked, dwOwn].filter((b) => b !== null));
   return loss;
 }

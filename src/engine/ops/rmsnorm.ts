@@ -1,5 +1,5 @@
 // rmsnorm: Llama's RMSNorm over the last dim, x * rsqrt(mean(x^2) + eps) * w. Forward saves 1/rms per row.
-import { Tensor, scratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
@@ -17,8 +17,8 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   record(() => {
     if (!y.grad) return;
     // the kernel writes both; a frozen input's gradient lands in a throwaway buffer
-    const dx = x.requiresGrad ? x.ensureGrad() : scratch(x.data, N * C);
-    const dw = w.requiresGrad ? w.ensureGrad() : scratch(x.data, C);
+    const dx = gradOrScratch(x);
+    const dw = gradOrScratch(w, x.data);
     k.rmsnormBackward(y.grad, x.data, w.data, rstd, dx, dw, N, C);
   }, y);
   return y;

@@ -1,5 +1,5 @@
 // swiglu: silu(gate) * up, the gated MLP of Llama-family models, fused so silu(gate) is never materialized.
-import { Tensor, scratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
@@ -15,8 +15,8 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   record(() => {
     if (!y.grad) return;
     // the kernel writes both gradients; a frozen input's lands in a throwaway buffer
-    const dgate = gate.requiresGrad ? gate.ensureGrad() : scratch(gate.data, n);
-    const dup = up.requiresGrad ? up.ensureGrad() : scratch(gate.data, n);
+    const dgate = gradOrScratch(gate);
+    const dup = gradOrScratch(up, gate.data);
     k.swigluBackward(y.grad, gate.data, up.data, dgate, dup, n);
   }, y);
   return y;
