@@ -1,7 +1,7 @@
 // AdamW (torch.optim.AdamW semantics, decoupled weight decay) and global-norm gradient clipping
 // (torch.nn.utils.clip_grad_norm_), both running on the active backend's kernels.
 import type { Arr } from './kernels.js';
-import { Tensor, allocKept, kernelsFor } from './tensor.js';
+import { Tensor, allocResident, kernelsFor } from './tensor.js';
 
 export interface AdamWOptions {
   lr: number;
@@ -43,8 +43,10 @@ export class AdamW {
     this.eps = opts.eps ?? ADAMW_DEFAULTS.eps;
     const wd = opts.weightDecay ?? 0.01; // torch's default
     this.decay = this.params.map((p) => (typeof wd === 'number' ? wd : wd(p)));
-    this.m = this.params.map((p) => allocKept(p.data, p.size));
-    this.v = this.params.map((p) => allocKept(p.data, p.size));
+    this.m = this.params.map((p) => allocResident(p.data, p.size));
+    this.v = this.params.map((p) => allocResident(p.data, p.size));
+    // the gradients too, but only reserved: a parameter no backward reaches keeps grad null and is not stepped
+    for (const p of this.params) if (!p.grad && !p.spareGrad) p.spareGrad = allocResident(p.data, p.size);
   }
 
   /** one update of every parameter that has a gradient; `lr` overrides the base rate for this step (schedules) */

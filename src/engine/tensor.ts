@@ -17,6 +17,8 @@ export class Tensor {
   private store: Arr | Uint16Array;
   readonly shape: readonly number[];
   grad: Arr | null = null;
+  /** a zeroed, paged-in buffer ensureGrad takes first (an optimizer reserves its parameters' gradients up front) */
+  spareGrad: Arr | null = null;
   private wantsGrad = false;
   /** a name for error messages and parameter tables (e.g. the HF tensor name) */
   name: string;
@@ -68,7 +70,8 @@ export class Tensor {
   /** the gradient buffer, allocated (zeroed) on first use; an activation's lives as long as its data (see BufferPool) */
   ensureGrad(): Arr {
     if (!this.grad) {
-      this.grad = pool.owns(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size);
+      this.grad = this.spareGrad ?? (pool.pooled(this.data) ? alloc(this.data, this.size) : allocKept(this.data, this.size));
+      this.spareGrad = null;
       pool.hold(this.grad);
     }
     return this.grad;
@@ -118,9 +121,26 @@ export function allocKept(like: Arr, n: number): Arr {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
 
+/**
+ * allocKept with every page written once: long-lived buffers made before training (optimizer moments, reserved
+ * gradients) are paged in at setup, as optax's init materialises its zeros, instead of faulting page by page inside
+ * the first step's kernels (here a fault costs ~0.5 ms per MB, and more when both kernel threads fault at once).
+ */
+export function allocResident(like: Arr, n: number): Arr {
+  const buf = allocKept(like, n);
+  pageIn(buf);
+  return buf;
+}
+
+/** write every page of a fresh (zeroed) array once, from this thread, before kernels on several threads fault on it */
+function pageIn(buf: Arr): void {
+  const stride = 4096 / buf.BYTES_PER_ELEMENT;
+  for (let i = 0; i < buf.length; i += stride) buf[i] = 0;
+}
+
 /** Give t the gradient buffer g as its own (no copy) when t has none yet and g lives at least as long as t. */
 export function adoptGrad(t: Tensor, g: Arr): boolean {
-  if (t.grad !== null || (pool.owns(g) && !pool.owns(t.data))) return false;
+  if (t.grad !== null || (pool.owns(g) && !pool.pooled(t.data))) return false;
   setGrad(t, g);
   return true;
 }
@@ -142,6 +162,39 @@ export function dropGrad(t: Tensor): void {
  */
 export function releaseBuffer(buf: Arr): void { pool.release(buf); }
 
+/**
+ * An op's backward closure reads these tensors' values: their buffers must outlive forward (freeActivation keeps
+ * them). Every op whose closure reads an input's or output's data says so here; `test/engine/free-activations.test.ts`
+ * checks that freeing the rest changes no gradient, with freed buffers poisoned.
+ */
+export function saveForBackward(...ts: (Tensor | null | undefined)[]): void {
+  for (const t of ts) if (t && t.dtype !== 'bfloat16') pool.save(t.data);
+}
+
+/**
+ * Forward is done with these activations: each one whose buffer no backward closure reads (saveForBackward) goes
+ * back to the pool now instead of at the end of the step, so later ops of the same forward reuse it — what PyTorch's
+ * reference counting does for an activation no backward saved. Model code calls it after an activation's last
+ * forward use; the tensor's gradient still works (it is its own buffer), its values must not be read again.
+ */
+export function freeActivation(...ts: (Tensor | null | undefined)[]): void {
+  if (!freeing) return;
+  for (const t of ts) {
+    if (!t || t.dtype === 'bfloat16') continue;
+    const d = t.data;
+    if (pool.owns(d) && !pool.isSaved(d)) pool.release(d, poisonFreed);
+  }
+}
+
+let freeing = true;
+let poisonFreed = false;
+
+/** Tests: switch freeActivation off (the reference gradients) or make it fill freed buffers with NaN. */
+export function setActivationFreeing(on: boolean, poison = false): void {
+  freeing = on;
+  poisonFreed = poison;
+}
+
 // ---- the per-step buffer pool ----
 
 /**
@@ -156,17 +209,21 @@ export function releaseBuffer(buf: Arr): void { pool.release(buf); }
  */
 /** outermost scopes a free buffer may go untaken before the pool lets it go */
 export const KEEP_ROUNDS = 4;
+/** the pool may hold at most this many times the bytes the last outermost scope had taken at its peak */
+export const HELD_LIMIT = 1.25;
 
 export class BufferPool {
   depth = 0;
   private holders = new WeakMap<Arr, number>(); // gradient buffer -> tensors whose .grad it is
   private released = new WeakSet<Arr>(); // views given back early (releaseBuffer); their scope skips them
+  private saved = new WeakSet<Arr>(); // views a backward closure reads (saveForBackward)
   private free = new Map<number, Arr[]>(); // backing arrays by capacity (sizeClass), negative for float64
   private live: Arr[] = []; // views taken and not yet returned, in order (scopes are suffixes)
   private mine = new WeakSet<Arr>(); // views handed out
   private backing = new WeakMap<Arr, Arr>(); // view -> the pooled array it looks into
   private lastUsed = new Map<Arr, number>(); // backing array -> the round (outermost scope) that last took it
   private round = 0;
+  private roundPeak = 0; // the most bytes taken at once in this outermost scope
   liveBytes = 0;
   /** the most bytes taken at once since resetPeak(): activations, gradients and scratch of a step */
   peakLiveBytes = 0;
@@ -174,6 +231,13 @@ export class BufferPool {
   heldBytes = 0;
 
   owns(a: Arr): boolean { return this.mine.has(a); }
+
+  /** a is a view the pool handed out in the open scopes, live or given back early (its tensor's gradient is pooled too) */
+  pooled(a: Arr): boolean { return this.mine.has(a) || this.released.has(a); }
+
+  save(a: Arr): void { if (this.mine.has(a)) this.saved.add(a); }
+
+  isSaved(a: Arr): boolean { return this.saved.has(a); }
 
   take(f64: boolean, n: number, zero = true): Arr {
     const cap = sizeClass(n);
@@ -185,6 +249,7 @@ export class BufferPool {
     const reused = back !== undefined;
     if (!back) {
       back = f64 ? new Float64Array(cap) : new Float32Array(cap);
+      pageIn(back);
       this.heldBytes += back.byteLength;
     }
     const buf = back.subarray(0, n); // a view of its own even at full length: release() and close() work per view
@@ -195,6 +260,7 @@ export class BufferPool {
     this.lastUsed.set(back, this.round);
     this.liveBytes += back.byteLength;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    if (this.liveBytes > this.roundPeak) this.roundPeak = this.liveBytes;
     return buf;
   }
 
@@ -211,8 +277,9 @@ export class BufferPool {
     else this.release(buf);
   }
 
-  release(buf: Arr): void {
+  release(buf: Arr, poison = false): void {
     if (!this.mine.has(buf) || this.released.has(buf)) return;
+    if (poison) buf.fill(NaN); // tests: a closure that reads a freed buffer gives NaN gradients
     this.released.add(buf);
     this.mine.delete(buf);
     this.holders.delete(buf);
@@ -259,21 +326,42 @@ export class BufferPool {
   /**
    * Buffers no step took for KEEP_ROUNDS outermost scopes (an earlier, different shape) are left to the GC. Not at
    * once: with gradients given back during backward, a shorter batch needs fewer buffers than a longer one, and
-   * dropping the rest would fault them in afresh at the next long batch.
+   * dropping the rest would fault them in afresh at the next long batch. But the pool never holds more than
+   * HELD_LIMIT times what this scope had taken at its peak: when batches keep getting longer (text), each length
+   * would otherwise leave a whole step's buffers behind for KEEP_ROUNDS steps (measured on the Qwen2.5-0.5B shape,
+   * batches of ~1,000 positions: +1.4 GB a step); the largest buffers this scope did not take go first.
    */
   private dropUnused(): void {
     const stale = (b: Arr) => this.round - (this.lastUsed.get(b) ?? -Infinity) >= KEEP_ROUNDS;
+    this.dropWhere(stale);
+    const limit = HELD_LIMIT * this.roundPeak;
+    if (this.heldBytes > limit) {
+      const idle = [...this.free.values()].flat().filter((b) => this.lastUsed.get(b) !== this.round)
+        .sort((a, b) => b.byteLength - a.byteLength);
+      const drop = new Set<Arr>();
+      let held = this.heldBytes;
+      for (const b of idle) {
+        if (held <= limit) break;
+        drop.add(b);
+        held -= b.byteLength;
+      }
+      this.dropWhere((b) => drop.has(b));
+    }
+    this.round++;
+    this.roundPeak = this.liveBytes;
+  }
+
+  private dropWhere(gone: (b: Arr) => boolean): void {
     for (const [key, list] of this.free) {
-      const kept = list.filter((b) => !stale(b));
+      const kept = list.filter((b) => !gone(b));
       for (const b of list) {
-        if (!stale(b)) continue;
+        if (!gone(b)) continue;
         this.heldBytes -= b.byteLength;
         this.lastUsed.delete(b);
       }
       if (kept.length) this.free.set(key, kept);
       else this.free.delete(key);
     }
-    this.round++;
   }
 
   /** let every free buffer go (between runs: a new model's shapes share nothing with the last one's) */

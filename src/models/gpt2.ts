@@ -1,6 +1,6 @@
 // GPT-2 (HF GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, tanh GELU, Conv1D weights stored [in, out],
 // LM head tied to wte. Matches torch_ref.py's gpt2 forward op for op.
-import { Tensor, add, attention, attentionQkv, embedding, layernorm, split } from '../engine/index.js';
+import { Tensor, add, attention, attentionQkv, embedding, freeActivation, layernorm, split } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
 import { BaseModel, initParams, loadParams, type ForwardOptions, type LoadOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
@@ -62,6 +62,7 @@ export class Gpt2Model extends BaseModel {
       x = this.block(x, cache, (x) => {
         let h = layernorm(x, this.p(q + 'ln_1.weight'), this.p(q + 'ln_1.bias'), eps);
         const qkv = this.linearAt(h, q + 'attn.c_attn', 'in_out'); // (B, T, 3C)
+        freeActivation(h); // kept when c_attn trains (see llama.ts)
         let y: Tensor;
         if (cache) {
           // the cache keeps k and v of its own: split them out
@@ -71,10 +72,18 @@ export class Gpt2Model extends BaseModel {
         } else {
           y = attentionQkv(qkv, H).view(B, T, C);
         }
-        x = add(x, this.linearAt(y, q + 'attn.c_proj', 'in_out'));
+        const o = this.linearAt(y, q + 'attn.c_proj', 'in_out');
+        freeActivation(y);
+        x = add(x, o);
+        freeActivation(o);
         h = layernorm(x, this.p(q + 'ln_2.weight'), this.p(q + 'ln_2.bias'), eps);
-        h = this.linearGelu(h, q + 'mlp.c_fc', 'in_out');
-        return add(x, this.linearAt(h, q + 'mlp.c_proj', 'in_out'));
+        const f = this.linearGelu(h, q + 'mlp.c_fc', 'in_out');
+        freeActivation(h);
+        const d = this.linearAt(f, q + 'mlp.c_proj', 'in_out');
+        freeActivation(f);
+        const out = add(x, d);
+        freeActivation(d);
+        return out;
       });
       if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
     }

@@ -1,6 +1,6 @@
 // The Llama family (model_type llama, mistral, qwen2): RMSNorm, RoPE (rotate-half, rope_theta), SwiGLU MLP,
 // grouped-query attention, optional q/k/v bias (Qwen2), tied or separate lm_head. Matches torch_ref.py's forward.
-import { Tensor, add, attention, embedding, rmsnorm, rope, swiglu } from '../engine/index.js';
+import { Tensor, add, attention, embedding, freeActivation, rmsnorm, rope, swiglu } from '../engine/index.js';
 import type { ModelConfig } from './config.js';
 import { BaseModel, initParams, loadParams, type ForwardOptions, type LoadOptions, type Naming, type ParamSpec, type Trunk } from './model.js';
 
@@ -61,16 +61,30 @@ export class LlamaModel extends BaseModel {
     for (let i = 0; i < this.config.numLayers; i++) {
       const q = `layers.${i}.`;
       x = this.block(x, cache, (x) => {
+        // freeActivation after each activation's last forward use: those no backward reads (the inputs of frozen
+        // projections, pre-RoPE q and k, residual branches) go back to the pool for the rest of the forward
         let h = rmsnorm(x, this.p(q + 'input_layernorm.weight'), eps);
-        const qq = rope(this.lin(h, q + 'self_attn.q_proj').view(B, T, H, hd), pos0, theta);
-        let k = rope(this.lin(h, q + 'self_attn.k_proj').view(B, T, KV, hd), pos0, theta);
+        const qp = this.lin(h, q + 'self_attn.q_proj'), kp = this.lin(h, q + 'self_attn.k_proj');
+        const qq = rope(qp.view(B, T, H, hd), pos0, theta);
+        let k = rope(kp.view(B, T, KV, hd), pos0, theta);
         let v = this.lin(h, q + 'self_attn.v_proj').view(B, T, KV, hd);
+        freeActivation(h, qp, kp);
         if (cache) ({ k, v } = cache.update(i, k, v));
         const y = attention(qq, k, v).view(B, T, H * hd);
-        x = add(x, this.lin(y, q + 'self_attn.o_proj'));
+        const o = this.lin(y, q + 'self_attn.o_proj');
+        freeActivation(y);
+        x = add(x, o);
+        freeActivation(o);
         h = rmsnorm(x, this.p(q + 'post_attention_layernorm.weight'), eps);
-        h = swiglu(this.lin(h, q + 'mlp.gate_proj'), this.lin(h, q + 'mlp.up_proj'));
-        return add(x, this.lin(h, q + 'mlp.down_proj'));
+        const gate = this.lin(h, q + 'mlp.gate_proj'), up = this.lin(h, q + 'mlp.up_proj');
+        freeActivation(h);
+        const m = swiglu(gate, up);
+        freeActivation(gate, up);
+        const d = this.lin(m, q + 'mlp.down_proj');
+        freeActivation(m);
+        const out = add(x, d);
+        freeActivation(d);
+        return out;
       });
       if (opts.hidden && i < this.config.numLayers - 1) hidden.push(x);
     }

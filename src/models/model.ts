@@ -1,6 +1,6 @@
 // What every causal LM offers the trainer and the evaluator (forward, parameters, save), and the checkpoint plumbing
 // the architectures share: HF-name parameter tables, checked loading, random init, saving under the checkpoint's names.
-import { Tensor, add, biasGelu, checkpoint, gelu, isGradEnabled, linear } from '../engine/index.js';
+import { Tensor, add, biasGelu, checkpoint, freeActivation, gelu, isGradEnabled, linear } from '../engine/index.js';
 import { CheckpointError, UalError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { configPath, type ModelConfig } from './config.js';
@@ -275,7 +275,11 @@ export abstract class BaseModel implements AdaptableLM {
   protected linearAt(x: Tensor, key: string, layout: 'out_in' | 'in_out'): Tensor {
     const y = linear(x, this.p(key + '.weight'), this.pOpt(key + '.bias'), layout);
     const adapter = this.adapters.get(key);
-    return adapter ? add(y, adapter(x)) : y;
+    if (!adapter) return y;
+    const a = adapter(x);
+    const out = add(y, a);
+    freeActivation(y, a); // add's backward reads neither
+    return out;
   }
 
   /**

@@ -2,7 +2,7 @@
 // heads). Tq < Tk is the KV-cache case: the queries are the last Tq positions of the Tk-long sequence.
 // attentionQkv: the same with H heads read straight out of a packed q | k | v projection (GPT-2's c_attn), so
 // neither the forward split into three copies nor its backward's scatter back is needed.
-import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 
 /**
@@ -36,6 +36,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   kern.attentionForward(q.data, k.data, v.data, out, probs, B, Tq, Tk, H, KV, hd);
   const y = new Tensor(out, [B, Tq, H, hd], grad);
   if (!grad) return y;
+  saveForBackward(q, k, v);
 
   record(() => {
     if (!y.grad) return;
@@ -63,6 +64,7 @@ export function attentionQkv(qkv: Tensor, H: number): Tensor {
   kern.attentionQkvForward(qkv.data, out, probs, B, T, H, hd);
   const y = new Tensor(out, [B, T, H, hd], grad);
   if (!grad) return y;
+  saveForBackward(qkv);
 
   record(() => {
     if (y.grad) kern.attentionQkvBackward(y.grad, qkv.data, probs, qkv.ensureGrad(), B, T, H, hd);

@@ -1,7 +1,7 @@
 // gelu: tanh-approximate GELU (GPT-2's gelu_new, torch's approximate="tanh"), elementwise; biasGelu adds a linear
 // layer's bias first, in the same pass (the linear then runs without one, and its bias gradient comes out of GELU's
 // backward instead of a separate column sum).
-import { Tensor, allocOutput, kernelsFor, needsGrad, record, gradOrScratch } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record, gradOrScratch, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function gelu(x: Tensor): Tensor {
@@ -11,6 +11,7 @@ export function gelu(x: Tensor): Tensor {
   k.geluForward(x.data, out, n);
   const y = new Tensor(out, [...x.shape], needsGrad(x));
   if (!y.requiresGrad) return y;
+  saveForBackward(x);
 
   record(() => {
     if (y.grad) k.geluBackward(y.grad, x.data, x.ensureGrad(), n);
@@ -29,6 +30,7 @@ export function biasGelu(x: Tensor, b: Tensor): Tensor {
   k.biasGeluForward(x.data, b.data, out, N, C);
   const y = new Tensor(out, [...x.shape], needsGrad(x, b));
   if (!y.requiresGrad) return y;
+  saveForBackward(x);
 
   record(() => {
     if (!y.grad) return;

@@ -1,6 +1,6 @@
 // layernorm: LayerNorm over the last dim with weight and bias (GPT-2's ln_1, ln_2, ln_f).
 // Forward saves the per-row mean and 1/std, which is all backward needs besides x and w.
-import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
@@ -16,6 +16,7 @@ export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor 
   k.layernormForward(x.data, w.data, b.data, out, mean, rstd, N, C, eps);
   const y = new Tensor(out, [...x.shape], needsGrad(x, w, b));
   if (!y.requiresGrad) return y;
+  saveForBackward(x);
 
   record(() => {
     if (!y.grad) return;

@@ -1,6 +1,6 @@
 // linear: y = x W (+ b) over the last dim, for both weight layouts found in checkpoints: HF nn.Linear stores
 // [out, in] ('out_in'), GPT-2's Conv1D stores [in, out] ('in_out'). The bias is fused (rows pre-filled, GEMM beta=1).
-import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { addColumnSums, checkDtypes, checkRank, checkShape, describe, fail, lastDim } from './util.js';
 import { gemmWeight } from './weight.js';
 
@@ -24,6 +24,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: LinearLay
   gemmWeight(k, outIn, N, O, I, 1, x.data, 0, w, b ? 1 : 0, out, 0);
   const y = new Tensor(out, [...x.shape.slice(0, -1), O], needsGrad(x, w, b));
   if (!y.requiresGrad) return y;
+  if (w.requiresGrad) saveForBackward(x); // the weight's gradient reads x; a frozen weight's backward needs only W
 
   record(() => {
     const dy = y.grad; // (N, O)

@@ -1,6 +1,6 @@
 // matmul: 2D x 2D, batched 3D x 3D, or 3D x 2D with b shared by every batch item (activations x weight).
 // Forward and backward are GEMMs; transposes are flags on the kernel, never copies.
-import { Tensor, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, describe, fail } from './util.js';
 
 export interface MatmulOptions {
@@ -36,6 +36,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   else k.gemm(transA, transB, M, N, K, 1, a.data, 0, b.data, 0, 0, out, 0, batch, sA, sB, sC);
   const y = new Tensor(out, ra === 3 ? [batch, M, N] : [M, N], needsGrad(a, b));
   if (!y.requiresGrad) return y;
+  saveForBackward(a, b);
 
   record(() => {
     const dC = y.grad; // (batch, M, N)

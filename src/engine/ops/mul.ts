@@ -1,5 +1,5 @@
 // mul: elementwise a * b of equal shapes (gates, masks).
-import { Tensor, allocOutput, needsGrad, record } from '../tensor.js';
+import { Tensor, allocOutput, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 
 export function mul(a: Tensor, b: Tensor): Tensor {
@@ -10,6 +10,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   for (let i = 0; i < n; i++) out[i] = A[i] * Bd[i];
   const y = new Tensor(out, [...a.shape], needsGrad(a, b));
   if (!y.requiresGrad) return y;
+  saveForBackward(a, b);
 
   record(() => {
     const dy = y.grad;

@@ -1,5 +1,5 @@
 // rmsnorm: Llama's RMSNorm over the last dim, x * rsqrt(mean(x^2) + eps) * w. Forward saves 1/rms per row.
-import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkShape, lastDim } from './util.js';
 
 export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
@@ -13,6 +13,7 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   k.rmsnormForward(x.data, w.data, out, rstd, N, C, eps);
   const y = new Tensor(out, [...x.shape], needsGrad(x, w));
   if (!y.requiresGrad) return y;
+  saveForBackward(x);
 
   record(() => {
     if (!y.grad) return;

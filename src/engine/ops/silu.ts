@@ -1,7 +1,7 @@
 // silu: x * sigmoid(x), elementwise. There is no silu kernel: this is the swiglu kernel with up = 1, which keeps
 // the kernel contract small and still runs natively.
 import type { Arr } from '../kernels.js';
-import { Tensor, allocKept, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, allocKept, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 
 // a shared all-ones `up` and a sink for the unused d(up), grown on demand, one pair per dtype
 const ones: Partial<Record<'float32' | 'float64', Arr>> = {};
@@ -25,6 +25,7 @@ export function silu(x: Tensor): Tensor {
   k.swigluForward(x.data, constant(ones, x.data, n, 1), out, n);
   const y = new Tensor(out, [...x.shape], needsGrad(x));
   if (!y.requiresGrad) return y;
+  saveForBackward(x);
 
   record(() => {
     if (!y.grad) return;

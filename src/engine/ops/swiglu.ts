@@ -1,5 +1,5 @@
 // swiglu: silu(gate) * up, the gated MLP of Llama-family models, fused so silu(gate) is never materialized.
-import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record } from '../tensor.js';
+import { Tensor, gradOrScratch, allocOutput, kernelsFor, needsGrad, record, saveForBackward } from '../tensor.js';
 import { checkDtypes, checkShape } from './util.js';
 
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
@@ -11,6 +11,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   k.swigluForward(gate.data, up.data, out, n);
   const y = new Tensor(out, [...gate.shape], needsGrad(gate, up));
   if (!y.requiresGrad) return y;
+  saveForBackward(gate, up);
 
   record(() => {
     if (!y.grad) return;
