@@ -442,8 +442,8 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
       for (const n of [2, 4, 7]) expect(Math.abs(losses[n] - uniform[n])).toBeGreaterThan(1e-3);
     });
 
-    it('teacher target matches a naive float64 dense target', () => {
-      const x = logits();
+    /** naive float64 losses and gradients (scale 0.25) toward a dense target q = qRow(row, gold) per row */
+    const naive = (x: Float32Array, qRow: (n: number, t: number) => Float64Array) => {
       const want = new Float64Array(N), wantGrad = new Float64Array(N * V);
       for (let n = 0; n < N; n++) {
         const t = targets[n];
@@ -451,14 +451,23 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
         const row = Array.from(x.subarray(n * V, (n + 1) * V));
         const mx = Math.max(...row);
         const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
-        const q = new Float64Array(V);
-        q[t] += 1 - eps[n];
-        for (let j = 0; j < qK; j++) q[qIds[n * qK + j]] += eps[n] * qProbs[n * qK + j];
+        const q = qRow(n, t);
         for (let v = 0; v < V; v++) {
           want[n] -= q[v] * (row[v] - lse);
           wantGrad[n * V + v] = 0.25 * (Math.exp(row[v] - lse) - q[v]);
         }
       }
+      return { want, wantGrad };
+    };
+
+    it('teacher target matches a naive float64 dense target', () => {
+      const x = logits();
+      const { want, wantGrad } = naive(x, (n, t) => {
+        const q = new Float64Array(V);
+        q[t] += 1 - eps[n];
+        for (let j = 0; j < qK; j++) q[qIds[n * qK + j]] += eps[n] * qProbs[n * qK + j];
+        return q;
+      });
       const losses = new Float32Array(N), d = new Float32Array(N * V);
       native!.crossEntropy(x, targets, eps, N, V, EPS_STYLE_PAPER, losses, d, 0.25, qK, qIds, qProbs);
       expectClose('ce teacher naive losses', losses, want);
@@ -468,22 +477,9 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
     it('matches a naive float64 smoothed cross-entropy (independent of the js reference)', () => {
       const x = logits();
       for (const style of [EPS_STYLE_PAPER, EPS_STYLE_HF]) {
-        const want = new Float64Array(N), wantGrad = new Float64Array(N * V);
-        for (let n = 0; n < N; n++) {
-          const t = targets[n];
-          if (t < 0) continue;
-          const row = Array.from(x.subarray(n * V, (n + 1) * V));
-          const mx = Math.max(...row);
-          const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
-          const e = eps[n];
-          for (let v = 0; v < V; v++) {
-            const logp = row[v] - lse;
-            // paper: 1-eps on gold, eps/(V-1) elsewhere; hf: (1-eps) NLL + eps * mean(-log p)
-            const q = style === EPS_STYLE_PAPER ? (v === t ? 1 - e : e / (V - 1)) : (v === t ? 1 - e : 0) + e / V;
-            want[n] -= q * logp;
-            wantGrad[n * V + v] = 0.25 * (Math.exp(logp) - q);
-          }
-        }
+        // paper: 1-eps on gold, eps/(V-1) elsewhere; hf: (1-eps) NLL + eps * mean(-log p)
+        const { want, wantGrad } = naive(x, (n, t) => Float64Array.from({ length: V }, (_, v) => (style === EPS_STYLE_PAPER
+          ? (v === t ? 1 - eps[n] : eps[n] / (V - 1)) : (v === t ? 1 - eps[n] : 0) + eps[n] / V)));
         const losses = new Float32Array(N), d = new Float32Array(N * V);
         native!.crossEntropy(x, targets, eps, N, V, style, losses, d, 0.25);
         expectClose(`ce naive losses style=${style}`, losses, want);

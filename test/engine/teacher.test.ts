@@ -6,18 +6,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  AdamW, Tensor, availableBackends, backward, clipGradNorm, linear, linearCrossEntropy, scale, smoothedCrossEntropy,
+  AdamW, Tensor, availableBackends, backward, clipGradNorm, linear, linearCrossEntropy, smoothedCrossEntropy,
   type TeacherTargets,
 } from '../../src/engine/index.js';
 import { collate } from '../../src/data/collate.js';
 import { loadModel, readSafetensors } from '../../src/models/index.js';
 import { gradcheck, makeRng, relDiff, spec, uniform, withBackend } from './gradcheck.js';
+import { expectSameHead, runHead, type HeadRun } from './head.js';
 
 const FIX = path.resolve(__dirname, '../../fixtures/torch');
 const REGEN = 'fixtures stale? regenerate with: bash scripts/make-teacher-fixtures.sh (needs python3-torch)';
 
 type DType = 'float32' | 'float64';
-interface Run { loss: number; dh: ArrayLike<number> | null; dw: ArrayLike<number> | null }
 
 // ---- the loss on random logits, against PyTorch ----
 
@@ -86,26 +86,14 @@ function randomTeacher(seed: number, labels: Int32Array, k = K): TeacherTargets 
   return { k, ids, probs };
 }
 
+const head = { hidden: hiddenData, weight: weightData, B, T, C, V };
 function run(
   fused: boolean, dtype: DType, labels: Int32Array, teacher: TeacherTargets | undefined,
   o: { chunkRows?: number; upstream?: number; frozenHead?: boolean; eps?: number[]; style?: 'paper' | 'hf' } = {},
-): Run {
-  const h = Tensor.from(hiddenData, [B, T, C], dtype, true);
-  const w = Tensor.from(weightData, [V, C], dtype, !o.frozenHead);
-  const eps = o.eps ?? EPS, style = o.style ?? 'paper';
-  const loss = fused
-    ? linearCrossEntropy(h, w, labels, eps, style, { chunkRows: o.chunkRows, teacher })
-    : smoothedCrossEntropy(linear(h, w, null, 'out_in'), labels, eps, style, teacher);
-  backward(o.upstream === undefined ? loss : scale(loss, o.upstream));
-  return { loss: loss.item(), dh: h.grad, dw: w.grad };
+): HeadRun {
+  return runHead(head, fused, dtype, labels, { ...o, teacher, eps: o.eps ?? EPS });
 }
-
-function expectSame(got: Run, want: Run, tol: number): void {
-  expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss)).toBeLessThan(tol);
-  expect(relDiff(got.dh!, want.dh!)).toBeLessThan(tol);
-  if (want.dw === null) expect(got.dw).toBeNull();
-  else expect(relDiff(got.dw!, want.dw)).toBeLessThan(tol);
-}
+const expectSame = expectSameHead;
 
 /** q uniform over the V-1 tokens other than each position's gold (k = V-1), or over all V (k = V) */
 function uniformTeacher(labels: Int32Array, offGold: boolean): TeacherTargets {
