@@ -28,7 +28,7 @@
 import type { Arr } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer } from '../tensor.js';
 import { shiftTargets, type EpsStyle } from './cross_entropy.js';
-import { checkTeacher, teacherRows, type TeacherRows, type TeacherTargets } from './teacher.js';
+import { checkTeacher, teacherRows, type TeacherTargets } from './teacher.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 import { gemmWeight } from './weight.js';
 
@@ -57,7 +57,7 @@ interface ChunkTargets {
   /** (M): the row's epsilon */
   eps: Arr;
   /** (M, k): the teacher's entries of each packed row, when smoothing toward a teacher */
-  q: TeacherRows | null;
+  q: TeacherTargets | null;
 }
 
 export function defaultChunkRows(V: number, bytesPerFloat = 4): number {

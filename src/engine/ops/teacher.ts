@@ -18,13 +18,6 @@ export interface TeacherTargets {
   probs: Float32Array;
 }
 
-/** The teacher's entries gathered per kernel row: row r's k entries at r*k. */
-export interface TeacherRows {
-  k: number;
-  ids: Int32Array;
-  probs: Float32Array;
-}
-
 /**
  * Check a teacher target for a (B, T) batch and a vocabulary of V: sizes, ids in [0, V), probs finite and >= 0, and
  * the probs of each position that is a target (targets: shiftTargets' (B, T), -1 where nothing is predicted) summing
@@ -67,8 +60,9 @@ export function checkTeacher(op: string, teacher: TeacherTargets, targets: Int32
 /**
  * The teacher's entries for kernel rows whose shifted position is pos[r] (the position predicting labels[pos[r] + 1]):
  * row r gets the entries of position pos[r] + 1. pos[r] < 0 (a row without a target) leaves zeros (id 0, prob 0).
+ * The result is laid out per kernel row (row r's k entries at r*k), as kernels.crossEntropy reads it.
  */
-export function teacherRows(teacher: TeacherTargets, pos: Int32Array): TeacherRows {
+export function teacherRows(teacher: TeacherTargets, pos: Int32Array): TeacherTargets {
   const { k } = teacher;
   const ids = new Int32Array(pos.length * k), probs = new Float32Array(pos.length * k);
   for (let r = 0; r < pos.length; r++) {
