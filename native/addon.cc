@@ -4,6 +4,8 @@
 #include <napi.h>
 
 #include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -560,6 +562,27 @@ int usable_cores() {
   return n > 0 ? n : 1;
 }
 
+// Page in a fresh (all-zero) Float32Array with one madvise(MADV_POPULATE_WRITE) over its whole pages instead of one
+// page fault per 4 KiB inside the kernels (measured here: 0.28 ms per MB against 0.4-0.9 ms faulting from one thread,
+// more from two). Returns false when the kernel has no MADV_POPULATE_WRITE (Linux < 5.14): the caller touches the
+// pages itself. The array must be fresh: populating writes nothing, it only maps zero-filled pages that were absent.
+Napi::Value Populate(const Napi::CallbackInfo& info) {
+  Args a(info, "populate", 1);
+  int64_t len;
+  float* p = a.typed<float>(0, "buf", napi_float32_array, "Float32Array", len);
+  bool ok = false;
+#if defined(__linux__)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  uintptr_t hi = (reinterpret_cast<uintptr_t>(p + len)) & ~(page - 1);
+  ok = hi <= lo || madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE) == 0;
+#endif
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // default thread count: UAL_THREADS, else every usable core
   int threads = usable_cores();
@@ -597,6 +620,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addRows", Napi::Function::New(env, AddRows, "addRows"));
   exports.Set("biasGeluForward", Napi::Function::New(env, BiasGeluForward, "biasGeluForward"));
   exports.Set("biasGeluBackward", Napi::Function::New(env, BiasGeluBackward, "biasGeluBackward"));
+  exports.Set("populate", Napi::Function::New(env, Populate, "populate"));
   return exports;
 }
 

@@ -142,4 +142,6 @@ export interface Kernels {
   biasGeluForward(x: Arr, b: Arr, out: Arr, N: number, C: number): void;
   /** with g = dout * gelu'(x + b): accumulates dx (N, C) += g and db (C) += the column sums of g. */
   biasGeluBackward(dout: Arr, x: Arr, b: Arr, dx: Arr, db: Arr, N: number, C: number): void;
+  /** map in every page of a fresh zeroed array at once (native: madvise MADV_POPULATE_WRITE); false when it cannot */
+  populate?(buf: Arr): boolean;
 }

@@ -132,8 +132,12 @@ export function allocResident(like: Arr, n: number): Arr {
   return buf;
 }
 
-/** write every page of a fresh (zeroed) array once, from this thread, before kernels on several threads fault on it */
+/**
+ * Map in every page of a fresh (zeroed) array before kernels on several threads fault on it page by page: one
+ * madvise with the native kernels, else a write to each page from this thread.
+ */
 function pageIn(buf: Arr): void {
+  if (buf instanceof Float32Array && active?.populate?.(buf)) return;
   const stride = 4096 / buf.BYTES_PER_ELEMENT;
   for (let i = 0; i < buf.length; i += stride) buf[i] = 0;
 }

@@ -95,6 +95,22 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
     expect(native!.name).toBe('native');
   });
 
+  it('populate maps in every page of a fresh array at once: touching them afterwards costs (almost) no page faults', () => {
+    const touch = (a: Float32Array): number => {
+      const f0 = process.resourceUsage().minorPageFault;
+      for (let i = 0; i < a.length; i += 1024) a[i] = 1;
+      return process.resourceUsage().minorPageFault - f0;
+    };
+    const pages = (64 << 20) / 4096;
+    const plain = new Float32Array(16 << 20); // 64 MiB: glibc maps it fresh, so each page faults on first write
+    const populated = new Float32Array(16 << 20);
+    expect(native!.populate!(populated)).toBe(true); // Linux >= 5.14 has MADV_POPULATE_WRITE
+    expect(populated.every((v) => v === 0)).toBe(true);
+    expect(touch(plain)).toBeGreaterThan(pages * 0.9);
+    expect(touch(populated)).toBeLessThan(pages * 0.05);
+    expect(() => native!.populate!(new Float64Array(4) as unknown as Float32Array)).toThrow(/Float32Array/);
+  });
+
   describe('gemm', () => {
     // [M, N, K, batch]: odd sizes hit every edge of the register tile; the large ones cross the portable GEMM's
     // cache blocks (KC 256, MC 144, NC 3072) and its threaded split (on N, then on M)

@@ -92,6 +92,7 @@ export function loadNativeKernels(): Kernels | null {
     addRows: a.addRows,
     biasGeluForward: a.biasGeluForward,
     biasGeluBackward: a.biasGeluBackward,
+    populate: a.populate,
   };
 }
 
