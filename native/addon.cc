@@ -384,7 +384,24 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(info.Env(), "crossEntropy: targets[" + std::to_string(n) + "] = " +
                                                   std::to_string(targets[n]) + " is not below V = " +
                                                   std::to_string(V) + " (negative targets mean ignored)");
-  ual::cross_entropy(logits, targets, eps, N, V, int(style), losses, dlogits, gradScale);
+  // optional teacher target: qK, qIds (N*qK), qProbs (N*qK); qK absent or 0 keeps the uniform style
+  const int64_t qK = info.Length() > 9 && !a.is_null(9) ? a.dim(9, "qK") : 0;
+  if (qK == 0) {
+    ual::cross_entropy(logits, targets, eps, N, V, int(style), losses, dlogits, gradScale);
+    return info.Env().Undefined();
+  }
+  if (info.Length() < 12) a.fail("a teacher target (qK > 0) needs qIds and qProbs");
+  int32_t* qIds = a.i32(10, "qIds", double(N) * double(qK));
+  float* qProbs = a.f32(11, "qProbs", double(N) * double(qK));
+  for (int64_t n = 0; n < N; n++) {
+    if (targets[n] < 0) continue;
+    for (int64_t j = n * qK; j < (n + 1) * qK; j++)
+      if (qIds[j] < 0 || qIds[j] >= V)
+        throw Napi::RangeError::New(info.Env(), "crossEntropy: qIds[" + std::to_string(j) + "] = " +
+                                                    std::to_string(qIds[j]) + " is outside [0, V = " +
+                                                    std::to_string(V) + ")");
+  }
+  ual::cross_entropy_teacher(logits, targets, eps, N, V, losses, dlogits, gradScale, qK, qIds, qProbs);
   return info.Env().Undefined();
 }
 

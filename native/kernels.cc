@@ -396,6 +396,51 @@ void cross_entropy(const float* logits, const int32_t* targets, const float* eps
   });
 }
 
+// Toward a sparse teacher q (qK entries per row): the uniform loop above is left as it was; here the loss needs
+// sum_j q_j x_{id_j} instead of sum_v x_v, and the gradient is the plain softmax with 1-e taken off the gold token and
+// e*q_j off each teacher token (a scatter of qK values; repeated ids add up).
+void cross_entropy_teacher(const float* logits, const int32_t* targets, const float* eps, int64_t N, int64_t V,
+                           float* losses, float* dlogits, double gradScale, int64_t qK, const int32_t* qIds,
+                           const float* qProbs) {
+  const float gs = float(gradScale);
+  parallel_for(N, row_grain(V), [=](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const float* x = logits + n * V;
+      float* d = dlogits ? dlogits + n * V : nullptr;
+      int32_t t = targets[n];
+      if (t < 0) {
+        losses[n] = 0.0f;
+        if (d) std::fill(d, d + V, 0.0f);
+        continue;
+      }
+      double e = eps[n];
+      const int32_t* ids = qIds + n * qK;
+      const float* q = qProbs + n * qK;
+      // everything the loss needs is read before d (which may alias x) is written
+      float mx = row_max(x, V);
+      double xGold = x[t];
+      double qx = 0.0;
+      for (int64_t j = 0; j < qK; j++) qx += double(q[j]) * double(x[ids[j]]);
+      double sum = d ? exp_shift_sum<true>(x, d, V, mx) : exp_shift_sum<false>(x, nullptr, V, mx);
+      double lse = double(mx) + std::log(sum);
+      // -sum_v t_v log p_v with t = (1-e) onehot + e q, log p_v = x_v - lse and sum_v t_v = 1
+      losses[n] = float(lse - (1.0 - e) * xGold - e * qx);
+      if (d) {
+        float eGold = d[t];
+        float inv = float(1.0 / sum);
+        int64_t v = 0;
+#ifdef UAL_AVX2
+        const __m256 vs = _mm256_set1_ps(gs * inv);
+        for (; v + 8 <= V; v += 8) _mm256_storeu_ps(d + v, _mm256_mul_ps(vs, _mm256_loadu_ps(d + v)));
+#endif
+        for (; v < V; v++) d[v] = (gs * inv) * d[v];
+        d[t] = gs * (eGold * inv - float(1.0 - e));
+        for (int64_t j = 0; j < qK; j++) d[ids[j]] -= float(gradScale * e * double(q[j]));
+      }
+    }
+  });
+}
+
 // ---- AdamW ----
 
 // torch.optim.AdamW(foreach=False) as PyTorch's CPU kernels evaluate it, in float32 with scalars computed in double

@@ -40,6 +40,10 @@ void embedding_backward(const int32_t* ids, const float* dout, float* dtable, in
 
 void cross_entropy(const float* logits, const int32_t* targets, const float* eps, int64_t N, int64_t V, int style,
                    float* losses, float* dlogits, double gradScale);
+// the same toward a sparse teacher q: row n's qK entries are qIds/qProbs[n*qK ..] (kernels.ts crossEntropy)
+void cross_entropy_teacher(const float* logits, const int32_t* targets, const float* eps, int64_t N, int64_t V,
+                           float* losses, float* dlogits, double gradScale, int64_t qK, const int32_t* qIds,
+                           const float* qProbs);
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, double beta1, double beta2, double eps,
            double weightDecay, double step);

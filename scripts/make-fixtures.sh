@@ -57,3 +57,6 @@ for m in gpt2 llama qwen2; do
 done
 echo "$IDS" > $OUT/prompt_ids.txt
 echo "fixtures written to $OUT by: bash scripts/make-fixtures.sh ($(/usr/bin/python3 -c 'import torch; print("torch", torch.__version__)'))" > $OUT/README.txt
+
+# Teacher smoothing (issue 13): its own script, runnable alone (it only rewrites $OUT/teacher)
+OUT=$OUT PY=$PY REF=$REF bash scripts/make-teacher-fixtures.sh

@@ -99,12 +99,16 @@ export interface Kernels {
    * targets[n] < 0 means ignored: losses[n] = 0 and its gradient row 0. eps[n] is that row's smoothing value.
    * style EPS_STYLE_PAPER: q = 1-eps on the gold token, eps/(V-1) elsewhere; loss_n = -sum_v q_v log p_v.
    * style EPS_STYLE_HF: loss_n = (1-eps)*(-log p_gold) + eps * mean_v(-log p_v).
+   * Teacher target (qK > 0; style is then ignored): row n's target is (1-eps)*onehot(gold) + eps*q with q sparse,
+   * qProbs[n*qK + j] on token qIds[n*qK + j] for j < qK (summing to 1; repeated ids add up); only rows with a target
+   * are read. loss_n = lse - (1-eps)*x_gold - eps*sum_j q_j*x_{id_j}. The uniform styles never look at qIds/qProbs.
    * When dlogits is given it is OVERWRITTEN (not accumulated) with gradScale * (softmax - q_effective); it may
    * alias logits (in-place) to save memory.
    */
   crossEntropy(
     logits: Arr, targets: Int32Array, eps: Arr, N: number, V: number, style: number,
     losses: Arr, dlogits: Arr | null, gradScale: number,
+    qK?: number, qIds?: Int32Array | null, qProbs?: Float32Array | null,
   ): void;
 
   /**

@@ -4,10 +4,11 @@
 // differences in float64.
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, add, availableBackends, backward, embedding, linear, linearCrossEntropy, scale, smoothedCrossEntropy,
+  Tensor, add, availableBackends, backward, embedding, linear, linearCrossEntropy, smoothedCrossEntropy,
   defaultChunkRows,
 } from '../../src/engine/index.js';
-import { gradcheck, makeRng, relDiff, spec, uniform, withBackend } from './gradcheck.js';
+import { gradcheck, makeRng, spec, uniform, withBackend } from './gradcheck.js';
+import { expectSameHead, runHead, type HeadRun } from './head.js';
 
 type Style = 'paper' | 'hf';
 type DType = 'float32' | 'float64';
@@ -23,29 +24,18 @@ function labelsFor(seed: number, ignoreEvery: number): Int32Array {
   return Int32Array.from({ length: B * T }, (_, i) => (ignoreEvery && i % ignoreEvery === 0 ? -100 : Math.floor(r() * V)));
 }
 
-interface Run { loss: number; dh: ArrayLike<number> | null; dw: ArrayLike<number> | null }
+type Run = HeadRun;
+const head = { hidden: hiddenData, weight: weightData, B, T, C, V };
 
 /** loss and gradients through either path; `upstream` scales the loss before backward (gradient accumulation) */
 function run(
   fused: boolean, dtype: DType, labels: Int32Array, style: Style,
   o: { chunkRows?: number; upstream?: number; frozenHead?: boolean; eps?: number[] } = {},
 ): Run {
-  const h = Tensor.from(hiddenData, [B, T, C], dtype, true);
-  const w = Tensor.from(weightData, [V, C], dtype, !o.frozenHead);
-  const eps = o.eps ?? EPS;
-  const loss = fused
-    ? linearCrossEntropy(h, w, labels, eps, style, { chunkRows: o.chunkRows })
-    : smoothedCrossEntropy(linear(h, w, null, 'out_in'), labels, eps, style);
-  backward(o.upstream === undefined ? loss : scale(loss, o.upstream));
-  return { loss: loss.item(), dh: h.grad, dw: w.grad };
+  return runHead(head, fused, dtype, labels, { ...o, style, eps: o.eps ?? EPS });
 }
 
-function expectSame(got: Run, want: Run, tol: number): void {
-  expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss)).toBeLessThan(tol);
-  expect(relDiff(got.dh!, want.dh!)).toBeLessThan(tol);
-  if (want.dw === null) expect(got.dw).toBeNull();
-  else expect(relDiff(got.dw!, want.dw)).toBeLessThan(tol);
-}
+const expectSame = expectSameHead;
 
 describe.each(availableBackends())('linearCrossEntropy equals linear + smoothedCrossEntropy on %s', (backend) => {
   const dtypes: DType[] = backend === 'native' ? ['float32'] : ['float32', 'float64'];

@@ -417,25 +417,69 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
       });
     }
 
+    // teacher target: k entries per row, a repeated id (they add up) and the gold among them in some rows
+    const qK = 5;
+    const qIds = Int32Array.from({ length: N * qK }, (_, i) => (i % qK === 4 ? (i * 13) % V : (i * 37 + 11) % V));
+    for (let n = 0; n < N; n++) if (n % 3 === 0 && targets[n] >= 0) qIds[n * qK + 1] = targets[n];
+    qIds[2 * qK + 3] = qIds[2 * qK + 2];
+    const qProbs = Float32Array.from({ length: N * qK }, (_, i) => [0.4, 0.3, 0.15, 0.1, 0.05][i % qK]);
+    it('teacher target: losses and dlogits (separate buffer, gradScale), in place, losses only', () => {
+      const [r, rRef] = both(() => [logits(), eps, new Float32Array(N), new Float32Array(N * V).fill(NaN)],
+        (k, [x, e, losses, d]) => k.crossEntropy(x, targets, e, N, V, EPS_STYLE_HF, losses, d, 1 / 7, qK, qIds, qProbs));
+      expectClose('ce teacher losses', r[2], rRef[2]);
+      expectClose('ce teacher dlogits', r[3], rRef[3]);
+      for (const n of [1, 5, 9]) for (let v = 0; v < V; v++) expect(r[3][n * V + v]).toBe(0);
+      const [a, aRef] = both(() => [logits(), eps, new Float32Array(N)],
+        (k, [x, e, losses]) => k.crossEntropy(x, targets, e, N, V, EPS_STYLE_PAPER, losses, x, 0.5, qK, qIds, qProbs));
+      expectClose('ce teacher losses (in place)', a[2], aRef[2]);
+      expectClose('ce teacher dlogits (in place)', a[0], aRef[0]);
+      const losses = new Float32Array(N);
+      native!.crossEntropy(logits(), targets, eps, N, V, EPS_STYLE_PAPER, losses, null, 1, qK, qIds, qProbs);
+      expectClose('ce teacher losses (no grad)', losses, rRef[2]);
+      // the teacher changes the loss of every smoothed row with a target (eps > 0)
+      const uniform = new Float32Array(N);
+      native!.crossEntropy(logits(), targets, eps, N, V, EPS_STYLE_PAPER, uniform, null, 1);
+      for (const n of [2, 4, 7]) expect(Math.abs(losses[n] - uniform[n])).toBeGreaterThan(1e-3);
+    });
+
+    /** naive float64 losses and gradients (scale 0.25) toward a dense target q = qRow(row, gold) per row */
+    const naive = (x: Float32Array, qRow: (n: number, t: number) => Float64Array) => {
+      const want = new Float64Array(N), wantGrad = new Float64Array(N * V);
+      for (let n = 0; n < N; n++) {
+        const t = targets[n];
+        if (t < 0) continue;
+        const row = Array.from(x.subarray(n * V, (n + 1) * V));
+        const mx = Math.max(...row);
+        const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
+        const q = qRow(n, t);
+        for (let v = 0; v < V; v++) {
+          want[n] -= q[v] * (row[v] - lse);
+          wantGrad[n * V + v] = 0.25 * (Math.exp(row[v] - lse) - q[v]);
+        }
+      }
+      return { want, wantGrad };
+    };
+
+    it('teacher target matches a naive float64 dense target', () => {
+      const x = logits();
+      const { want, wantGrad } = naive(x, (n, t) => {
+        const q = new Float64Array(V);
+        q[t] += 1 - eps[n];
+        for (let j = 0; j < qK; j++) q[qIds[n * qK + j]] += eps[n] * qProbs[n * qK + j];
+        return q;
+      });
+      const losses = new Float32Array(N), d = new Float32Array(N * V);
+      native!.crossEntropy(x, targets, eps, N, V, EPS_STYLE_PAPER, losses, d, 0.25, qK, qIds, qProbs);
+      expectClose('ce teacher naive losses', losses, want);
+      expectClose('ce teacher naive dlogits', d, wantGrad);
+    });
+
     it('matches a naive float64 smoothed cross-entropy (independent of the js reference)', () => {
       const x = logits();
       for (const style of [EPS_STYLE_PAPER, EPS_STYLE_HF]) {
-        const want = new Float64Array(N), wantGrad = new Float64Array(N * V);
-        for (let n = 0; n < N; n++) {
-          const t = targets[n];
-          if (t < 0) continue;
-          const row = Array.from(x.subarray(n * V, (n + 1) * V));
-          const mx = Math.max(...row);
-          const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
-          const e = eps[n];
-          for (let v = 0; v < V; v++) {
-            const logp = row[v] - lse;
-            // paper: 1-eps on gold, eps/(V-1) elsewhere; hf: (1-eps) NLL + eps * mean(-log p)
-            const q = style === EPS_STYLE_PAPER ? (v === t ? 1 - e : e / (V - 1)) : (v === t ? 1 - e : 0) + e / V;
-            want[n] -= q * logp;
-            wantGrad[n * V + v] = 0.25 * (Math.exp(logp) - q);
-          }
-        }
+        // paper: 1-eps on gold, eps/(V-1) elsewhere; hf: (1-eps) NLL + eps * mean(-log p)
+        const { want, wantGrad } = naive(x, (n, t) => Float64Array.from({ length: V }, (_, v) => (style === EPS_STYLE_PAPER
+          ? (v === t ? 1 - eps[n] : eps[n] / (V - 1)) : (v === t ? 1 - eps[n] : 0) + eps[n] / V)));
         const losses = new Float32Array(N), d = new Float32Array(N * V);
         native!.crossEntropy(x, targets, eps, N, V, style, losses, d, 0.25);
         expectClose(`ce naive losses style=${style}`, losses, want);
@@ -502,6 +546,10 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
     expect(() => k.embeddingForward(Int32Array.from([5]), new Float32Array(10), new Float32Array(2), 1, 2)).toThrow(/ids\[0\] = 5/);
     expect(() => k.crossEntropy(new Float32Array(4), Int32Array.from([4]), new Float32Array(1), 1, 4, 0, new Float32Array(1), null, 1))
       .toThrow(/targets\[0\] = 4/);
+    expect(() => k.crossEntropy(new Float32Array(4), Int32Array.from([1]), new Float32Array(1), 1, 4, 0, new Float32Array(1), null, 1,
+      2, Int32Array.from([0, 4]), Float32Array.from([0.5, 0.5]))).toThrow(/qIds\[1\] = 4 is outside \[0, V = 4\)/);
+    expect(() => k.crossEntropy(new Float32Array(4), Int32Array.from([1]), new Float32Array(1), 1, 4, 0, new Float32Array(1), null, 1,
+      2, Int32Array.from([0]), Float32Array.from([0.5, 0.5]))).toThrow(/qIds has 1 elements/);
     const q = new Float32Array(16);
     expect(() => k.attentionForward(q, q, q, q, null, 1, 2, 2, 3, 2, 4)).toThrow(/multiple of KV/);
     expect(() => k.attentionForward(q, q, q, q, null, 1, 3, 2, 1, 1, 4)).toThrow(/Tq/);

@@ -268,6 +268,44 @@ function geluGrad(v: number): number {
   return 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dInner;
 }
 
+/** crossEntropy toward a sparse teacher q (see Kernels.crossEntropy); kept apart so the uniform loop stays as it was. */
+function crossEntropyTeacher(
+  logits: Arr, targets: Int32Array, eps: Arr, N: number, V: number, losses: Arr, dlogits: Arr | null,
+  gradScale: number, K: number, ids: Int32Array, probs: Float32Array,
+): void {
+  for (let n = 0; n < N; n++) {
+    const o = n * V;
+    const tgt = targets[n];
+    if (tgt < 0) {
+      losses[n] = 0;
+      if (dlogits) dlogits.fill(0, o, o + V);
+      continue;
+    }
+    const e = eps[n];
+    const q0 = n * K;
+    // read everything the loss needs before dlogits (which may alias logits) is written
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) { const x = logits[o + v]; if (x > max) max = x; }
+    const xGold = logits[o + tgt];
+    let qx = 0; // sum_j q_j x_{id_j}
+    for (let j = 0; j < K; j++) qx += probs[q0 + j] * logits[o + ids[q0 + j]];
+    let sum = 0;
+    if (dlogits) {
+      for (let v = 0; v < V; v++) { const ex = Math.exp(logits[o + v] - max); dlogits[o + v] = ex; sum += ex; }
+    } else {
+      for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+    }
+    // -sum_v t_v log p_v with t = (1-e) onehot + e q, log p_v = x_v - lse and sum_v t_v = 1
+    losses[n] = max + Math.log(sum) - (1 - e) * xGold - e * qx;
+    if (dlogits) {
+      const inv = 1 / sum;
+      for (let v = 0; v < V; v++) dlogits[o + v] = gradScale * dlogits[o + v] * inv;
+      dlogits[o + tgt] -= gradScale * (1 - e);
+      for (let j = 0; j < K; j++) dlogits[o + ids[q0 + j]] -= gradScale * e * probs[q0 + j];
+    }
+  }
+}
+
 export const jsKernels: Kernels = {
   name: 'js',
 
@@ -446,7 +484,12 @@ export const jsKernels: Kernels = {
     }
   },
 
-  crossEntropy(logits, targets, eps, N, V, style, losses, dlogits, gradScale) {
+  crossEntropy(logits, targets, eps, N, V, style, losses, dlogits, gradScale, qK = 0, qIds = null, qProbs = null) {
+    if (qK > 0) {
+      if (!qIds || !qProbs) throw new Error('crossEntropy: a teacher target (qK > 0) needs qIds and qProbs');
+      crossEntropyTeacher(logits, targets, eps, N, V, losses, dlogits, gradScale, qK, qIds, qProbs);
+      return;
+    }
     const hf = style === EPS_STYLE_HF;
     for (let n = 0; n < N; n++) {
       const o = n * V;

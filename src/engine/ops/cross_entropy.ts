@@ -1,7 +1,10 @@
 // smoothedCrossEntropy: the UAL training loss (per-row label smoothing, arXiv 2406.04854) exactly as torch_ref.py's
 // `smoothed_ce`; one fused kernel call also computes d loss / d logits, so no (B, T, V) target tensor is built.
+// With a teacher (ops/teacher.ts) the smoothing mass goes to the teacher's sparse top-k instead of the uniform q
+// (scripts/teacher_ref.py is its PyTorch transcription).
 import { EPS_STYLE_HF, EPS_STYLE_PAPER, type Arr } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer, setGrad } from '../tensor.js';
+import { checkTeacher, teacherRows, type TeacherTargets } from './teacher.js';
 import { checkRank, describe, fail } from './util.js';
 
 export type EpsStyle = 'paper' | 'hf';
@@ -59,21 +62,30 @@ export function shiftTargets(
   return { targets, epsRows, count, styleCode: style === 'hf' ? EPS_STYLE_HF : EPS_STYLE_PAPER };
 }
 
+/**
+ * Mean smoothed cross-entropy of logits (B, T, V) against labels (B, T) (HF convention: position t predicts
+ * labels[t + 1], -100 ignored), row b smoothed by eps[b]: toward the uniform q of `style`, or toward `teacher`'s
+ * sparse distribution when given (style is then ignored).
+ */
 export function smoothedCrossEntropy(
-  logits: Tensor, labels: Int32Array, eps: ArrayLike<number>, style: EpsStyle,
+  logits: Tensor, labels: Int32Array, eps: ArrayLike<number>, style: EpsStyle, teacher?: TeacherTargets,
 ): Tensor {
   checkRank('smoothedCrossEntropy', 'logits (B, T, V)', logits, 3);
   const [B, T, V] = logits.shape;
   const N = B * T;
   if (labels.length !== N) fail('smoothedCrossEntropy', `${labels.length} labels for ${describe(logits)} (expected B*T = ${N})`);
   const { targets, epsRows, count, styleCode } = shiftTargets('smoothedCrossEntropy', labels, eps, style, B, T, V, logits.data);
+  if (teacher) checkTeacher('smoothedCrossEntropy', teacher, targets, B, T, V);
+  // (N, k): kernel row n's entries are those of the position it predicts
+  const q = teacher ? teacherRows(teacher, targets.map((tg, n) => (tg >= 0 ? n : -1))) : null;
 
   const grad = needsGrad(logits);
   const k = kernelsFor(logits.data);
   const losses = alloc(logits.data, N); // (B, T)
   // gradient computed in the same pass as the loss; only allocated when it will be used
   const dlogits = grad && count > 0 ? alloc(logits.data, N * V) : null; // (B, T, V)
-  k.crossEntropy(logits.data, targets, epsRows, N, V, styleCode, losses, dlogits, count > 0 ? 1 / count : 0);
+  k.crossEntropy(logits.data, targets, epsRows, N, V, styleCode, losses, dlogits, count > 0 ? 1 / count : 0,
+    q?.k, q?.ids, q?.probs);
   let sum = 0;
   for (let n = 0; n < N; n++) sum += losses[n];
   const out = alloc(logits.data, 1);

@@ -15,6 +15,7 @@ export { attention, attentionQkv, keepsProbs } from './attention.js';
 export { split } from './split.js';
 export { dropout } from './dropout.js';
 export { smoothedCrossEntropy, IGNORE_INDEX, type EpsStyle } from './cross_entropy.js';
+export { TEACHER_SUM_TOLERANCE, type TeacherTargets } from './teacher.js';
 export {
   linearCrossEntropy, defaultChunkRows, CE_CHUNK_BYTES, type LinearCrossEntropyOptions,
 } from './linear_cross_entropy.js';

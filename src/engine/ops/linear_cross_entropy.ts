@@ -20,14 +20,15 @@
 // Only positions that have a target go through the head: prompt tokens masked with -100, padding and each row's
 // last position cost nothing.
 //
-// The target of one chunk is (gold, eps) per row plus the style's uniform q (kernels.crossEntropy). A teacher target
-// (q = a teacher's sparse top-k distribution per position, DESIGN.md "Smoothing targets") would be one more field of
-// ChunkTargets, the chunk's slice of (ids (m, k), probs (m, k)): the kernel's loss becomes
-// lse - (1-eps)·x_gold - eps·Σ_k probs_k·x_{ids_k} and its gradient scale · (softmax - (1-eps)·onehot(gold) - eps·q),
-// a scatter of k values per row into dlogits; the GEMMs around it do not change.
+// The target of one chunk is (gold, eps) per row plus the style's uniform q (kernels.crossEntropy), or with a teacher
+// (q = a teacher's sparse top-k distribution per position, DESIGN.md "Smoothing targets", ops/teacher.ts) the chunk's
+// slice of the packed (ids (M, k), probs (M, k)): the kernel's loss becomes lse - (1-eps)·x_gold - eps·Σ_k probs_k·x_{ids_k}
+// and its gradient scale · (softmax - (1-eps)·onehot(gold) - eps·q), a scatter of k values per row into dlogits; the
+// GEMMs around it do not change, and the teacher costs O(M × k) memory, never (B, T, V).
 import type { Arr } from '../kernels.js';
 import { Tensor, alloc, kernelsFor, needsGrad, record, releaseBuffer } from '../tensor.js';
 import { shiftTargets, type EpsStyle } from './cross_entropy.js';
+import { checkTeacher, teacherRows, type TeacherTargets } from './teacher.js';
 import { checkDtypes, checkRank, describe, fail } from './util.js';
 import { gemmWeight } from './weight.js';
 
@@ -43,6 +44,8 @@ export const CE_CHUNK_BYTES = 64 * 1024 * 1024;
 export interface LinearCrossEntropyOptions {
   /** positions per chunk (default: as many as fit CE_CHUNK_BYTES of logits) */
   chunkRows?: number;
+  /** smooth toward a teacher's sparse distribution instead of the style's uniform q (style is then ignored) */
+  teacher?: TeacherTargets;
 }
 
 /** The targets of the positions that have one, packed: chunk c covers packed rows [c*rows, c*rows + m). */
@@ -53,6 +56,8 @@ interface ChunkTargets {
   gold: Int32Array;
   /** (M): the row's epsilon */
   eps: Arr;
+  /** (M, k): the teacher's entries of each packed row, when smoothing toward a teacher */
+  q: TeacherTargets | null;
 }
 
 export function defaultChunkRows(V: number, bytesPerFloat = 4): number {
@@ -62,7 +67,7 @@ export function defaultChunkRows(V: number, bytesPerFloat = 4): number {
 /**
  * Smoothed cross-entropy of the logits hidden · weightᵀ without building them.
  * hidden (B, T, C): the final hidden states (after the final norm); weight (V, C): the head in nn.Linear's [out, in]
- * layout (a tied embedding table is the same layout). labels, eps, style as smoothedCrossEntropy.
+ * layout (a tied embedding table is the same layout). labels, eps, style and opts.teacher as smoothedCrossEntropy.
  */
 export function linearCrossEntropy(
   hidden: Tensor, weight: Tensor, labels: Int32Array, eps: ArrayLike<number>, style: EpsStyle,
@@ -76,11 +81,12 @@ export function linearCrossEntropy(
   const [V, Cw] = weight.shape;
   if (Cw !== C) fail(op, `hidden ${describe(hidden)} has ${C} features but head ${describe(weight)} expects ${Cw}`);
   const { targets, epsRows, count, styleCode } = shiftTargets(op, labels, eps, style, B, T, V, hidden.data);
+  if (opts.teacher) checkTeacher(op, opts.teacher, targets, B, T, V);
   const asked = opts.chunkRows ?? defaultChunkRows(V, hidden.data.BYTES_PER_ELEMENT);
   if (!(Number.isInteger(asked) && asked >= 1)) fail(op, `chunkRows must be a positive integer, got ${asked}`);
   const rows = Math.min(asked, Math.max(count, 1));
 
-  const tg = packTargets(targets, epsRows, count, hidden.data);
+  const tg = packTargets(targets, epsRows, count, hidden.data, opts.teacher);
   const k = kernelsFor(hidden.data);
   const h = hidden.data;
   const grad = needsGrad(hidden, weight);
@@ -99,8 +105,10 @@ export function linearCrossEntropy(
       hc.set(h.subarray(n * C, (n + 1) * C), i * C);
     }
     gemmWeight(k, true, m, V, C, 1, hc, 0, weight, 0, logits, 0); // (m, V) = h_chunk · Wᵀ
+    const q = tg.q;
     k.crossEntropy(logits, tg.gold.subarray(r0, r0 + m), tg.eps.subarray(r0, r0 + m), m, V, styleCode,
-      losses, grad ? logits : null, 1 / count);
+      losses, grad ? logits : null, 1 / count,
+      q?.k, q?.ids.subarray(r0 * q.k, (r0 + m) * q.k), q?.probs.subarray(r0 * q.k, (r0 + m) * q.k));
     for (let i = 0; i < m; i++) sum += losses[i];
     if (dhPacked) gemmWeight(k, false, m, C, V, 1, logits, 0, weight, 0, dhPacked, r0 * C); // dlogits · W
     if (dwOwn) k.gemm(true, false, V, C, m, 1, logits, 0, hc, 0, 1, dwOwn, 0, 1, 0, 0, 0); // (V, C) += dlogitsᵀ · h
@@ -128,8 +136,8 @@ export function linearCrossEntropy(
   return loss;
 }
 
-/** The positions with a target, in order, with their gold token and epsilon. */
-function packTargets(targets: Int32Array, epsRows: Arr, count: number, like: Arr): ChunkTargets {
+/** The positions with a target, in order, with their gold token, epsilon and teacher entries. */
+function packTargets(targets: Int32Array, epsRows: Arr, count: number, like: Arr, teacher?: TeacherTargets): ChunkTargets {
   const pos = new Int32Array(count), gold = new Int32Array(count), eps = alloc(like, count);
   let j = 0;
   for (let n = 0; n < targets.length; n++) {
@@ -139,5 +147,5 @@ function packTargets(targets: Int32Array, epsRows: Arr, count: number, like: Arr
     eps[j] = epsRows[n];
     j++;
   }
-  return { pos, gold, eps };
+  return { pos, gold, eps, q: teacher ? teacherRows(teacher, pos) : null };
 }
