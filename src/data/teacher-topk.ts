@@ -159,10 +159,13 @@ export function readTeacherRow(row: Record<string, unknown>, line: number, label
         }
         out[i * k + j] = x as number;
       }
-      let s = 0;
-      for (let j = 0; j < k; j++) s += raw[i * k + j];
-      if (name === 'probs' && !(s > 0 && s <= 1 + 1e-3)) throw bad('.probs', `entry ${i} sums to ${s}; a top-k of probabilities sums to (0, 1]`, distillHint(file));
     });
+  }
+  for (let i = 0; i < targets; i++) {
+    let s = 0;
+    for (let j = 0; j < k; j++) s += raw[i * k + j];
+    // 1e-3: the file's 7-digit rounding of k probabilities may add up to a little over 1
+    if (!(s > 0 && s <= 1 + 1e-3)) throw bad('.probs', `entry ${i} sums to ${s}; a top-k of probabilities sums to (0, 1]`);
   }
   return { k, ids, probs: renormalise(k, raw) };
 }

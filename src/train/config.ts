@@ -137,7 +137,7 @@ export const TRAIN_FLAGS = flags({
     flag: 'smooth-target', kind: SMOOTH_TARGETS,
     help: 'uniform: epsilon spread over the vocabulary as --eps-style says (the paper);\nteacher: epsilon on a teacher\'s top-k next tokens, renormalised: each row\'s "teacher_topk"\n(written by ual distill; train on its output) or, with --teacher DIR, computed in memory',
   },
-  teacher: { flag: 'teacher', kind: 'string', arg: 'DIR', help: 'with --smooth-target teacher: compute the targets with this checkpoint (same tokenizer) before training' },
+  teacher: { flag: 'teacher', kind: 'string', arg: 'DIR', help: 'with --smooth-target teacher: compute the targets with this checkpoint (the same tokenizer;\n--batch-size rows per forward) in memory before training, as ual distill would' },
   topK: { flag: 'top-k', kind: 'int', min: 1, help: 'tokens per target of --teacher' },
   steps: { flag: 'steps', kind: 'int', min: 0, help: 'optimizer steps (or give --epochs)' },
   epochs: { flag: 'epochs', kind: 'number', min: 0, help: 'passes over the data, when --steps is not given' },

@@ -236,7 +236,7 @@ describe('ual train refuses teacher targets that are not its own', () => {
     expect([t.code, t.message]).toEqual(['UAL_TOKENIZER', `--teacher ${gpt2Student}: its tokenizer is not the one of --model ${student} (tokenizer.json differs)`]);
   }, 120_000);
 
-  it('a row with another k, the wrong number of target tokens, a missing field, an id outside the vocabulary', async () => {
+  it('a row with another k, the wrong number of target tokens, a missing field, an id outside the vocabulary, a mass over 1', async () => {
     const k = await train(edited('k.jsonl', (rows) => { const t = rows[2].teacher_topk!; t.k = 2; t.ids = t.ids.map((x) => x.slice(0, 2)); t.probs = t.probs.map((x) => x.slice(0, 2)); }));
     expect(k.message).toBe(`${path.join(dir, 'k.jsonl')}:3 field "teacher_topk.k": is 2 but line 1's is 3: every row must keep the same top-k`);
     const count = await train(edited('count.jsonl', (rows) => { rows[4].teacher_topk!.ids.pop(); }));
@@ -247,6 +247,8 @@ describe('ual train refuses teacher targets that are not its own', () => {
     expect(missing.message).toBe(`${alpaca}:1 field "teacher_topk": is missing: --smooth-target teacher smooths toward each row's teacher targets`);
     const id = await train(edited('id.jsonl', (rows) => { rows[0].teacher_topk!.ids[1][2] = 10 ** 7; }));
     expect(id.message).toMatch(/id\.jsonl:1 field "teacher_topk\.ids": entry 1 holds 10000000, not a token id in \[0, \d+\)$/);
+    const mass = await train(edited('mass.jsonl', (rows) => { rows[1].teacher_topk!.probs[0] = [0.5, 0.5, 0.5]; }));
+    expect(mass.message).toBe(`${path.join(dir, 'mass.jsonl')}:2 field "teacher_topk.probs": entry 0 sums to 1.5; a top-k of probabilities sums to (0, 1]`);
   });
 
   it('flags: --teacher and --top-k need --smooth-target teacher', () => {
