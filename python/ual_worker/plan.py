@@ -1,7 +1,9 @@
 """<out>/engine/plan.json and its binary arrays, read and checked before anything trains.
 
 TypeScript writes them (the contract of issue 12): tokens.i32 / labels.i32 (rows concatenated), offsets.i64 (N+1
-row starts), eps.f32 (each row's epsilon), order.i32 (the rows of every micro-step, all ranks together). The arrays
+row starts), eps.f32 (each row's epsilon), order.i32 (the rows of every micro-step, all ranks together); with
+smooth_target "teacher" also teacher_ids.i32 / teacher_probs.f32 (teacher_k entries per token of tokens.i32: the
+renormalised top-k of the token at that position, zeros where it is not a target; issue 13). The arrays
 are memory-mapped (torch.from_file), so a large dataset costs no copy; every value the training indexes with is
 checked here, so the loop can trust them.
 """
@@ -16,7 +18,8 @@ import torch
 from .errors import WorkerError, plan_error
 
 ARRAYS = {"tokens": ("tokens.i32", torch.int32), "labels": ("labels.i32", torch.int32),
-          "offsets": ("offsets.i64", torch.int64), "eps": ("eps.f32", torch.float32), "order": ("order.i32", torch.int32)}
+          "offsets": ("offsets.i64", torch.int64), "eps": ("eps.f32", torch.float32), "order": ("order.i32", torch.int32),
+          "teacher_ids": ("teacher_ids.i32", torch.int32), "teacher_probs": ("teacher_probs.f32", torch.float32)}
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Plan:
     grad_accum: int
     micro_batch: int
     eps_style: str
+    teacher_k: int  # top-k entries per position of a teacher target; 0 = uniform
     lr: List[float]
     weight_decay: float
     decay_all: bool
@@ -65,6 +69,8 @@ class Plan:
     offsets: torch.Tensor
     eps: torch.Tensor
     order: torch.Tensor
+    teacher_ids: Optional[torch.Tensor]  # (total * teacher_k,) with smooth_target "teacher"
+    teacher_probs: Optional[torch.Tensor]
 
 
 class _Fields:
@@ -140,9 +146,8 @@ def load_plan(file: str, world_size: int) -> Plan:
     lr = raw.get("lr")
     if not (isinstance(lr, list) and len(lr) == steps and all(type(x) in (int, float) and math.isfinite(x) and x >= 0 for x in lr)):
         raise plan_error(f'{file}: "lr" must be {steps} finite numbers >= 0 (one per optimizer step)')
-    if raw.get("smooth_target", "uniform") != "uniform":
-        raise plan_error(f'{file}: smooth_target {json.dumps(raw["smooth_target"])} is not implemented by this worker',
-                         'only "uniform" smoothing runs on --engine torch for now')
+    teacher = "smooth_target" in raw and p.choice("smooth_target", "uniform", "teacher") == "teacher"
+    teacher_k = p.int("teacher_k", 1) if teacher else 0
     adam = _Fields(raw.get("adam"), file, "adam.")
     lora = None
     if raw.get("lora") is not None:
@@ -163,7 +168,7 @@ def load_plan(file: str, world_size: int) -> Plan:
         raise plan_error(f"{directory}/offsets.i64: row starts must begin at 0 and increase (every row has a token)")
     plan = Plan(
         file=file, model=p.path("model"), out=p.path("out"), first=first, steps=steps, grad_accum=grad_accum,
-        micro_batch=micro_batch, eps_style=p.choice("eps_style", "paper", "hf"), lr=[float(x) for x in lr],
+        micro_batch=micro_batch, eps_style=p.choice("eps_style", "paper", "hf"), teacher_k=teacher_k, lr=[float(x) for x in lr],
         weight_decay=p.num("weight_decay"), decay_all=p.bool("decay_all"),
         betas=(adam.num("beta1", 0.0, 1.0), adam.num("beta2", 0.0, 1.0)), adam_eps=adam.num("eps"),
         max_grad_norm=p.num("max_grad_norm"), seed=p.int("seed"), lora=lora, merge=p.bool("merge"),
@@ -173,7 +178,9 @@ def load_plan(file: str, world_size: int) -> Plan:
         device=p.choice("device", "auto", "cpu", "cuda"), dtype=p.choice("dtype", "fp32", "bf16"),
         resume=p.path("resume", nullable=True), pad_id=p.int("pad_id"), config=config, rows=rows, vocab_size=vocab,
         tokens=_array(directory, "tokens", total), labels=_array(directory, "labels", total), offsets=offsets,
-        eps=_array(directory, "eps", rows), order=_array(directory, "order", steps * grad_accum * micro_batch))
+        eps=_array(directory, "eps", rows), order=_array(directory, "order", steps * grad_accum * micro_batch),
+        teacher_ids=_array(directory, "teacher_ids", total * teacher_k) if teacher_k else None,
+        teacher_probs=_array(directory, "teacher_probs", total * teacher_k) if teacher_k else None)
     _check_values(plan, directory)
     return plan
 
@@ -190,3 +197,7 @@ def _check_values(plan: Plan, directory: str) -> None:
         raise plan_error(f"{directory}/eps.f32: every epsilon must be in [0, 1)")
     if int(plan.order.min()) < 0 or int(plan.order.max()) >= plan.rows:
         raise plan_error(f"{directory}/order.i32: row indices must be in [0, {plan.rows})")
+    if plan.teacher_ids is not None and (int(plan.teacher_ids.min()) < 0 or int(plan.teacher_ids.max()) >= V):
+        raise plan_error(f"{directory}/teacher_ids.i32: teacher token ids must be in [0, {V})")
+    if plan.teacher_probs is not None and not bool((torch.isfinite(plan.teacher_probs) & (plan.teacher_probs >= 0)).all()):
+        raise plan_error(f"{directory}/teacher_probs.f32: teacher probabilities must be finite and >= 0")

@@ -61,19 +61,25 @@ class Batch:
     eps: torch.Tensor  # (b,)
     targets: int  # target tokens after the causal shift
     tokens: int  # real (non-pad) input tokens
+    teacher: Optional[Tuple[torch.Tensor, torch.Tensor]]  # ids (b, T, k) int64, probs (b, T, k); zeros on padding
 
 
 def collate(plan: Plan, rows: List[int]) -> Batch:
-    """src/data/collate.ts: pad each row to the longest of this rank's slice with pad_id and label -100."""
+    """src/data/collate.ts: pad each row to the longest of this rank's slice with pad_id and label -100 (and, with a
+    teacher target, its per-position top-k)."""
     starts = [int(plan.offsets[i]) for i in rows]
     lens = [int(plan.offsets[i + 1]) - s for i, s in zip(rows, starts)]
-    T = max(lens)
+    T, k = max(lens), plan.teacher_k
     ids = torch.full((len(rows), T), plan.pad_id, dtype=torch.int64)
     labels = torch.full((len(rows), T), -100, dtype=torch.int64)
+    teacher = (torch.zeros((len(rows), T, k), dtype=torch.int64), torch.zeros((len(rows), T, k))) if k else None
     for j, (s, n) in enumerate(zip(starts, lens)):
         ids[j, :n] = plan.tokens[s:s + n]
         labels[j, :n] = plan.labels[s:s + n]
-    return Batch(ids, labels, plan.eps[rows], int((labels[:, 1:] != -100).sum()), sum(lens))
+        if teacher:
+            teacher[0][j, :n] = plan.teacher_ids[s * k:(s + n) * k].view(n, k)
+            teacher[1][j, :n] = plan.teacher_probs[s * k:(s + n) * k].view(n, k)
+    return Batch(ids, labels, plan.eps[rows], int((labels[:, 1:] != -100).sum()), sum(lens), teacher)
 
 
 def build(plan: Plan, device: torch.device) -> Tuple[CausalLM, Optional[Lora], Named]:
@@ -107,9 +113,11 @@ class Objective(torch.nn.Module):
         super().__init__()
         self.model, self.style, self.loss = model, style, fused_ce_sum if fused else unfused_ce_sum
 
-    def forward(self, ids: torch.Tensor, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, eps: torch.Tensor,
+                teacher_ids: Optional[torch.Tensor] = None, teacher_probs: Optional[torch.Tensor] = None) -> torch.Tensor:
         hidden, head = self.model(ids)
-        return self.loss(hidden, head, labels, eps, self.style)
+        teacher = (teacher_ids, teacher_probs) if teacher_ids is not None else None
+        return self.loss(hidden, head, labels, eps, self.style, teacher=teacher)
 
 
 def make_optimizer(plan: Plan, named: Named) -> torch.optim.AdamW:
@@ -172,7 +180,8 @@ class Trainer:
         for a, batch in enumerate(batches):
             with self.ddp.no_sync() if a < ga - 1 else nullcontext():
                 with self.autocast():
-                    loss = self.ddp(batch.ids.to(self.device), batch.labels.to(self.device), batch.eps.to(self.device))
+                    teacher = [t.to(self.device) for t in batch.teacher] if batch.teacher else []
+                    loss = self.ddp(batch.ids.to(self.device), batch.labels.to(self.device), batch.eps.to(self.device), *teacher)
                 (loss * scale).backward()
             local += loss.item()
         total = torch.tensor([local], dtype=torch.float64, device=self.device)

@@ -9,6 +9,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate.js')).command,
   elicit: async () => (await import('./elicit.js')).command,
   smooth: async () => (await import('./smooth.js')).command,
+  distill: async () => (await import('./distill.js')).command,
   bench: async () => (await import('./bench.js')).command,
   demo: async () => (await import('./demo.js')).command,
   eval: async () => (await import('./eval.js')).command,

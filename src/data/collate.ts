@@ -1,5 +1,7 @@
-// Collation: a list of token rows -> one right-padded batch (pad id 0, label -100) with each row's epsilon.
+// Collation: a list of token rows -> one right-padded batch (pad id 0, label -100) with each row's epsilon and, with
+// teacher targets, each target position's top-k (the engine's TeacherTargets layout).
 import type { TokenRow } from './pretokenized.js';
+import { targetPositions } from './teacher-topk.js';
 
 export interface Batch {
   B: number;
@@ -11,6 +13,22 @@ export interface Batch {
   targets: number;
   /** real (non-pad) input tokens */
   tokens: number;
+  /** (B*T*k) ids and probs, entries n*k.. for the token at position n; zeros where n is not a target */
+  teacher?: { k: number; ids: Int32Array; probs: Float32Array };
+}
+
+/** The rows' teacher entries spread over the (B, T) positions; every row carries them (the loader checked). */
+function teacherTargets(rows: TokenRow[], T: number): Batch['teacher'] {
+  const k = rows[0].teacher!.k;
+  const ids = new Int32Array(rows.length * T * k);
+  const probs = new Float32Array(rows.length * T * k);
+  rows.forEach((r, b) => {
+    targetPositions(r.labels).forEach((t, i) => {
+      ids.set(r.teacher!.ids.subarray(i * k, (i + 1) * k), (b * T + t) * k);
+      probs.set(r.teacher!.probs.subarray(i * k, (i + 1) * k), (b * T + t) * k);
+    });
+  });
+  return { k, ids, probs };
 }
 
 export function collate(rows: TokenRow[], padId = 0): Batch {
@@ -29,5 +47,5 @@ export function collate(rows: TokenRow[], padId = 0): Batch {
     eps[b] = r.epsilon;
     for (let t = 1; t < r.labels.length; t++) if (r.labels[t] !== -100) targets++;
   });
-  return { B, T, ids, labels, eps, targets, tokens };
+  return { B, T, ids, labels, eps, targets, tokens, ...(rows[0]?.teacher ? { teacher: teacherTargets(rows, T) } : {}) };
 }

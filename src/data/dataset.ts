@@ -6,6 +6,7 @@ import { packRows, type PackStats } from './pack.js';
 import { toTokenRow, type TokenRow } from './pretokenized.js';
 import { emptyDataset, newReadStats, readRowsWithFormat, skipOrThrow } from './readers.js';
 import { Templater, type TemplateName } from './template.js';
+import { readTeacherRow, teacherFingerprint, type TeacherCheck } from './teacher-topk.js';
 import { countTargets, specialPrefix, tokenizeSegments, truncate, type Tokenized } from './tokenize.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -30,6 +31,10 @@ export interface TextDatasetOptions {
   vocabSize?: number;
   /** read only the first N rows */
   limit?: number;
+  /** --smooth-target teacher with targets in the file: read each row's "teacher_topk", checked against its tokens */
+  readTeacher?: { tokenizer: string | null; vocabSize: number };
+  /** --smooth-target teacher computed here (--teacher DIR): give every row its targets, before packing */
+  attachTeacher?: (rows: TokenRow[]) => Promise<void>;
 }
 
 export interface TextDatasetSummary {
@@ -76,6 +81,7 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
   const rows: TokenRow[] = [];
   let truncated = 0, dropped = 0;
   let epsRows = 0, epsSum = 0, epsMin = Infinity, epsMax = -Infinity;
+  let teacherCheck: TeacherCheck | null = null;
 
   for await (const r of readRowsWithFormat(file, { format: o.format, limit: o.limit }, stats)) {
     stats.read++;
@@ -119,7 +125,15 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
       epsMin = Math.min(epsMin, epsilon);
       epsMax = Math.max(epsMax, epsilon);
     }
-    rows.push({ inputIds: tokens.inputIds, labels: tokens.labels, epsilon: epsilon ?? 0, line: r.line });
+    const row: TokenRow = { inputIds: tokens.inputIds, labels: tokens.labels, epsilon: epsilon ?? 0, line: r.line };
+    if (o.readTeacher) {
+      teacherCheck ??= {
+        file, vocabSize: o.readTeacher.vocabSize,
+        fingerprint: teacherFingerprint(stats.format!, { ...o.readTeacher, template: o.template, maxLength: o.maxLength, trainOnPrompt: !!o.trainOnPrompt }),
+      };
+      row.teacher = readTeacherRow(r.row, r.line, tokens.labels, teacherCheck);
+    }
+    rows.push(row);
   }
 
   if (rows.length === 0) {
@@ -129,6 +143,7 @@ export async function loadTextDataset(file: string, o: TextDatasetOptions): Prom
     }
     throw emptyDataset(file, stats);
   }
+  if (o.attachTeacher) await o.attachTeacher(rows);
   let out = rows;
   let packed: PackStats | null = null;
   if (o.pack) ({ rows: out, stats: packed } = packRows(rows, o.maxLength));

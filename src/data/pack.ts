@@ -1,6 +1,7 @@
 // Packing: concatenate short rows into blocks of at most maxLength tokens so batches carry less padding. A block
 // only ever holds rows with the same epsilon, because the loss takes one epsilon per row (see collate.ts).
 import type { TokenRow } from './pretokenized.js';
+import type { TeacherRow } from './teacher-topk.js';
 import { IGNORE } from './tokenize.js';
 
 export interface PackStats {
@@ -10,6 +11,19 @@ export interface PackStats {
   segments: number;
   /** distinct epsilon values (rows of different epsilon never share a block) */
   groups: number;
+}
+
+function concatTeacher(parts: TokenRow[]): TeacherRow {
+  const k = parts[0].teacher!.k;
+  const n = parts.reduce((s, p) => s + p.teacher!.ids.length, 0);
+  const out = { k, ids: new Int32Array(n), probs: new Float32Array(n) };
+  let at = 0;
+  for (const p of parts) {
+    out.ids.set(p.teacher!.ids, at);
+    out.probs.set(p.teacher!.probs, at);
+    at += p.teacher!.ids.length;
+  }
+  return out;
 }
 
 /**
@@ -32,6 +46,8 @@ export function packRows(rows: readonly TokenRow[], maxLength: number): { rows: 
   });
   const blocks = [...groups.values()].flat().sort((a, b) => a.first - b.first);
   const out = blocks.map((b): TokenRow => {
+    // a segment's first token is never a target (it was position 0 of its row): the teacher entries just concatenate
+    const teacher = b.parts[0].teacher ? concatTeacher(b.parts) : undefined;
     const inputIds = new Int32Array(b.len);
     const labels = new Int32Array(b.len);
     let at = 0;
@@ -41,7 +57,7 @@ export function packRows(rows: readonly TokenRow[], maxLength: number): { rows: 
       labels[at] = IGNORE;
       at += p.inputIds.length;
     }
-    return { inputIds, labels, epsilon: b.parts[0].epsilon, line: b.parts[0].line };
+    return { inputIds, labels, epsilon: b.parts[0].epsilon, line: b.parts[0].line, ...(teacher ? { teacher } : {}) };
   });
   return { rows: out, stats: { blocks: out.length, segments: rows.length, groups: groups.size } };
 }

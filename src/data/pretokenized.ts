@@ -1,6 +1,7 @@
 // Pretokenized rows {input_ids, labels?, epsilon?}: read, validated at the boundary (ids in [0, V), labels aligned,
 // epsilon in [0, 0.99]) so the trainer's inner loop can trust them. Every other field is kept untouched.
 import { DataError } from '../errors.js';
+import type { TeacherRow } from './teacher-topk.js';
 
 export interface TokenRow {
   inputIds: Int32Array;
@@ -10,6 +11,8 @@ export interface TokenRow {
   epsilon: number;
   /** 1-based line in the source file (or array index + 1 for a JSON array) */
   line: number;
+  /** --smooth-target teacher: the teacher's top-k per target token */
+  teacher?: TeacherRow;
 }
 
 const HINT = 'each line must be a JSON object {"input_ids": [int, ...], "labels"?: [int | -100, ...], "epsilon"?: number}';

@@ -10,6 +10,10 @@ import { BASE_DTYPES, type BaseDtype } from '../models/model.js';
 import { flags, resolveFlags, typedFlags, type RawFlags, type TableFor } from '../util/options.js';
 import { checkEngineConfig, ENGINE_DEFAULTS, ENGINE_FLAGS, type EngineConfig } from './engine-config.js';
 
+export const SMOOTH_TARGETS = ['uniform', 'teacher'] as const;
+/** uniform: epsilon spread over the vocabulary (the paper); teacher: over a teacher's top-k next tokens */
+export type SmoothTarget = (typeof SMOOTH_TARGETS)[number];
+
 export interface TrainConfig extends EngineConfig {
   model: string;
   data: string;
@@ -17,6 +21,12 @@ export interface TrainConfig extends EngineConfig {
   loss: LossType;
   epsilon: number;
   epsStyle: EpsStyle;
+  /** what the smoothing mass goes to: uniform (the paper) or a teacher's top-k (rows' "teacher_topk", or --teacher) */
+  smoothTarget: SmoothTarget;
+  /** a teacher checkpoint whose top-k targets are computed in memory ('' = read them from the rows) */
+  teacher: string;
+  /** entries per target token of --teacher */
+  topK: number;
   /** optimizer steps; 0 = derived from epochs */
   steps: number;
   /** passes over the data (used when steps is 0) */
@@ -100,6 +110,9 @@ export const TRAIN_DEFAULTS: Readonly<Omit<TrainConfig, 'model' | 'data' | 'out'
   baseDtype: 'fp32',
   epsilon: 0.1,
   epsStyle: 'paper',
+  smoothTarget: 'uniform',
+  teacher: '',
+  topK: 32,
   batchSize: 8,
   lr: 3e-4,
   weightDecay: 0,
@@ -120,6 +133,12 @@ export const TRAIN_FLAGS = flags({
   loss: { flag: 'loss', kind: ['sft', 'ls', 'ual'], help: 'sft (eps 0) | ls (one --epsilon) | ual (each row\'s epsilon)' },
   epsilon: { flag: 'epsilon', kind: 'number', min: 0, max: 0.99, help: 'epsilon of --loss ls' },
   epsStyle: { flag: 'eps-style', kind: ['paper', 'hf'], help: 'paper: eps/(V-1) on non-gold tokens; hf: transformers\' LabelSmoother' },
+  smoothTarget: {
+    flag: 'smooth-target', kind: SMOOTH_TARGETS,
+    help: 'uniform: epsilon spread over the vocabulary as --eps-style says (the paper);\nteacher: epsilon on a teacher\'s top-k next tokens, renormalised: each row\'s "teacher_topk"\n(written by ual distill; train on its output) or, with --teacher DIR, computed in memory',
+  },
+  teacher: { flag: 'teacher', kind: 'string', arg: 'DIR', help: 'with --smooth-target teacher: compute the targets with this checkpoint (the same tokenizer;\n--batch-size rows per forward) in memory before training, as ual distill would' },
+  topK: { flag: 'top-k', kind: 'int', min: 1, help: 'tokens per target of --teacher' },
   steps: { flag: 'steps', kind: 'int', min: 0, help: 'optimizer steps (or give --epochs)' },
   epochs: { flag: 'epochs', kind: 'number', min: 0, help: 'passes over the data, when --steps is not given' },
   batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'rows per micro-batch' },
@@ -182,6 +201,13 @@ export function resolveTrainConfig(raw: RawFlags, file: Partial<TrainConfig> = {
   if (cfg.steps === 0 && cfg.epochs === 0) throw new UsageError('ual train: give --steps N or --epochs E', 'run "ual train --help" for the options');
   if (cfg.steps !== 0 && cfg.epochs !== 0) throw new UsageError('ual train: give --steps or --epochs, not both');
   checkEngineConfig(cfg, new Set([...Object.keys(file), ...Object.keys(cli)]), TORCH_REFUSES);
+  const given = { ...file, ...cli };
+  if (cfg.smoothTarget !== 'teacher' && (given.teacher !== undefined || given.topK !== undefined)) {
+    throw new UsageError(`ual train: --${given.teacher !== undefined ? 'teacher' : 'top-k'} applies to --smooth-target teacher`, 'add --smooth-target teacher');
+  }
+  if (cfg.teacher === '' && given.topK !== undefined) {
+    throw new UsageError('ual train: --top-k applies to --teacher DIR (targets read from the rows keep the k ual distill wrote)');
+  }
   if (cfg.baseDtype === 'bf16' && cfg.loraR === 0 && cfg.adapter === '') {
     throw new UsageError('ual train: --base-dtype bf16 keeps the base frozen in bfloat16, so it needs LoRA; a full fine-tune trains every weight in fp32',
       'add --lora-r N (or --adapter DIR, or --preset paper), or drop --base-dtype bf16');

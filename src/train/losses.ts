@@ -1,7 +1,8 @@
 // The training losses, free functions chosen by config (TRL's loss_type habit); the trainer never branches on them.
-// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row; the model hands over
-// its final hidden states and head weight, and headLoss applies the head and the loss: unfused (the (B, T, V) logits,
-// then smoothedCrossEntropy) or, with `fused`, chunked over positions (linearCrossEntropy: no full logits).
+// All three are the per-row smoothed cross-entropy of DESIGN.md with a different epsilon per row, smoothed toward the
+// uniform q of --eps-style or, when the batch carries them (--smooth-target teacher), toward the teacher's top-k; the
+// model hands over its final hidden states and head weight, and headLoss applies the head and the loss: unfused (the
+// (B, T, V) logits, then smoothedCrossEntropy) or, with `fused`, chunked over positions (linearCrossEntropy: no full logits).
 import { linear, linearCrossEntropy, smoothedCrossEntropy, type Tensor } from '../engine/index.js';
 import type { Batch } from '../data/collate.js';
 import type { HeadInput } from '../models/index.js';
@@ -20,9 +21,10 @@ export interface LossOptions {
 export type LossFn = (out: HeadInput, batch: Batch, opts: LossOptions) => Tensor;
 
 /** The smoothed cross-entropy of the head's logits with epsilon per row, fused with the head or not. */
-function headLoss(out: HeadInput, labels: Int32Array, eps: Float32Array, opts: LossOptions): Tensor {
-  if (opts.fused) return linearCrossEntropy(out.hidden, out.head, labels, eps, opts.epsStyle);
-  return smoothedCrossEntropy(linear(out.hidden, out.head, null, 'out_in'), labels, eps, opts.epsStyle); // (B, T, V)
+function headLoss(out: HeadInput, batch: Batch, eps: Float32Array, opts: LossOptions): Tensor {
+  const { labels, teacher } = batch;
+  if (opts.fused) return linearCrossEntropy(out.hidden, out.head, labels, eps, opts.epsStyle, { teacher });
+  return smoothedCrossEntropy(linear(out.hidden, out.head, null, 'out_in'), labels, eps, opts.epsStyle, teacher); // (B, T, V)
 }
 
 /**
@@ -36,7 +38,7 @@ export const ROW_EPSILON: Readonly<Record<LossType, (own: number, opts: LossOpti
 });
 
 const smoothedBy = (loss: LossType): LossFn => (out, batch, opts) =>
-  headLoss(out, batch.labels, batch.eps.map((e) => ROW_EPSILON[loss](e, opts)), opts);
+  headLoss(out, batch, batch.eps.map((e) => ROW_EPSILON[loss](e, opts)), opts);
 
 /** Plain supervised fine-tuning: cross-entropy, epsilon 0. */
 export const sftLoss: LossFn = smoothedBy('sft');

@@ -1,7 +1,8 @@
 // The torch engine's input, written into <out>/engine/ before the worker starts: plan.json (every setting, the
 // learning rate of each step) and little-endian arrays the worker memory-maps (tokens, labels, row offsets, each row's
-// epsilon, the micro-step -> rows order), all from prepareData's rows and BatchOrder, so both engines train on the
-// same thing. The layout is the contract with python/ual_worker (README "Beyond one machine").
+// epsilon, the micro-step -> rows order; with --smooth-target teacher each position's top-k ids and probabilities),
+// all from prepareData's rows and BatchOrder, so both engines train on the same thing. The layout is the contract
+// with python/ual_worker (README "Beyond one machine").
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,11 +12,15 @@ import { writeAll, writeDirAtomic, writeFilesAtomic, type FileWriter } from '../
 import type { TrainConfig } from './config.js';
 import type { LoraWeights } from './lora.js';
 import { ROW_EPSILON } from './losses.js';
+import { collate } from '../data/collate.js';
 import { BatchOrder, lrSchedule, type TrainData } from './prepare.js';
 
 export const PLAN_VERSION = 1;
 export const PLAN_FILE = 'plan.json';
-export const ARRAYS = { tokens: 'tokens.i32', labels: 'labels.i32', offsets: 'offsets.i64', eps: 'eps.f32', order: 'order.i32' } as const;
+export const ARRAYS = {
+  tokens: 'tokens.i32', labels: 'labels.i32', offsets: 'offsets.i64', eps: 'eps.f32', order: 'order.i32',
+  teacherIds: 'teacher_ids.i32', teacherProbs: 'teacher_probs.f32',
+} as const;
 const INIT_ADAPTER = 'init-adapter';
 
 /**
@@ -38,7 +43,9 @@ export interface Plan {
   micro_batch: number;
   loss: TrainConfig['loss'];
   eps_style: TrainConfig['epsStyle'];
-  smooth_target: 'uniform';
+  smooth_target: TrainConfig['smoothTarget'];
+  /** entries per position of teacher_ids.i32 / teacher_probs.f32 (aligned with tokens.i32, zeros where no target); 0 = uniform */
+  teacher_k: number;
   lr: number[];
   weight_decay: number;
   decay_all: boolean;
@@ -122,6 +129,14 @@ export function writePlan(cfg: TrainConfig, d: TrainData, lora: LoraWeights | nu
     { target: path.join(dir, ARRAYS.eps), fill: streamed((w) => w.write(Float32Array.from(rows, (r) => ROW_EPSILON[cfg.loss](r.epsilon, lossOpts)))) },
     { target: path.join(dir, ARRAYS.order), fill: streamed((w) => { for (let s = 0; s < micro; s++) w.write(Int32Array.from(order.rowsFor(s))); }) },
   ];
+  const teacherK = cfg.smoothTarget === 'teacher' ? rows[0].teacher!.k : 0;
+  if (teacherK) {
+    // one row at a time in collate's per-position layout (the one the native engine hands to the loss)
+    const perPosition = (pick: (t: { ids: Int32Array; probs: Float32Array }) => Int32Array | Float32Array) =>
+      streamed((w) => { for (const r of rows) w.write(pick(collate([r]).teacher!)); });
+    files.push({ target: path.join(dir, ARRAYS.teacherIds), fill: perPosition((t) => t.ids) },
+      { target: path.join(dir, ARRAYS.teacherProbs), fill: perPosition((t) => t.probs) });
+  }
   const plan: Plan = {
     version: PLAN_VERSION,
     model: path.resolve(d.weights),
@@ -132,7 +147,8 @@ export function writePlan(cfg: TrainConfig, d: TrainData, lora: LoraWeights | nu
     micro_batch: cfg.batchSize,
     loss: cfg.loss,
     eps_style: cfg.epsStyle,
-    smooth_target: 'uniform',
+    smooth_target: cfg.smoothTarget,
+    teacher_k: teacherK,
     lr: lrSchedule(cfg, d.steps),
     weight_decay: cfg.weightDecay,
     decay_all: cfg.decayAll,

@@ -1,10 +1,11 @@
 // What both engines do outside the training step, so that native and torch runs train on the same thing and leave the
-// same run directory: rows (template, masks, per-row epsilon), the seeded step -> rows order, the schedule, the resume
-// state; train_config.json, metrics.jsonl and the tokenizer files.
+// same run directory: rows (template, masks, per-row epsilon, teacher targets), the seeded step -> rows order, the
+// schedule, the resume state; train_config.json, metrics.jsonl and the tokenizer files. ual distill tokenizes with loadTrainRows too.
 import fs from 'node:fs';
 import path from 'node:path';
-import { positionLimit, readConfig, type AdaptableLM, type ModelConfig } from '../models/index.js';
-import { hasTokenizer, loadTokenizer } from '../data/tokenizer.js';
+import { loadModel, positionLimit, readConfig, type AdaptableLM, type ModelConfig } from '../models/index.js';
+import { hasTokenizer, loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
+import { tokenizerHash } from '../data/teacher-topk.js';
 import { loadTextDataset, type TextDatasetSummary } from '../data/dataset.js';
 import type { TokenRow } from '../data/pretokenized.js';
 import { UalError, DataError, UsageError } from '../errors.js';
@@ -15,6 +16,7 @@ import { Lora, LoraWeights, type LoraOptions } from './lora.js';
 import { checkpointLinearModules } from '../models/linear-modules.js';
 import { RESUMABLE_CHANGES, TRAIN_DEFAULTS, type TrainConfig } from './config.js';
 import { readTrainerState, resolveResumeDir } from './checkpoint.js';
+import { attachTeacherTargets, checkTopK } from './teacher.js';
 
 /**
  * Which rows step k (0-based) trains on. Without shuffling: rows kB..kB+B-1 in file order, wrapping (the reference
@@ -89,6 +91,68 @@ export interface TrainData {
   first: number;
 }
 
+/** The options that decide how rows are tokenized and masked: ual train's, and ual distill's (the same flags). */
+export type RowOptions = Pick<TrainConfig, 'data' | 'format' | 'template' | 'maxLength' | 'trainOnPrompt' | 'skipBadRows'>;
+
+/** A checkpoint's tokenizer (null without tokenizer.json), refused when its ids do not fit the model's vocabulary. */
+export function checkpointTokenizer(dir: string, config: ModelConfig): Tokenizer | null {
+  const tokenizer = hasTokenizer(dir) ? loadTokenizer(dir) : null;
+  if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
+    throw new UalError('UAL_TOKENIZER', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`,
+      'use the tokenizer the model was made with (ual init --tokenizer DIR sets vocab_size from it)');
+  }
+  return tokenizer;
+}
+
+export interface TrainRows {
+  rows: TokenRow[];
+  summary: TextDatasetSummary;
+  tokenizer: Tokenizer | null;
+  /** tokens a row is cut to: --max-length, or the model's context */
+  maxLength: number;
+}
+
+/**
+ * The rows exactly as training sees them (template, masks, max length; the tokenizer of `model`): ual train's rows,
+ * and the ones ual distill computes teacher targets for. `teacher` reads each row's "teacher_topk" ('rows') or
+ * computes the targets with a teacher checkpoint, before any packing.
+ */
+export async function loadTrainRows(model: string, config: ModelConfig, o: RowOptions & {
+  pack?: boolean; requireEpsilon?: boolean; teacher?: 'rows' | { dir: string; topK: number; batchSize: number };
+}): Promise<TrainRows> {
+  const tokenizer = checkpointTokenizer(model, config);
+  const { max, context: ctx } = positionLimit(config, 'train');
+  if (o.maxLength > max) {
+    throw new UsageError(`--max-length ${o.maxLength} is longer than the model's ${max} positions`, `use --max-length ${max} or less`);
+  }
+  const maxLength = o.maxLength > 0 ? o.maxLength : ctx;
+  const teacher = o.teacher;
+  const { rows, summary } = await loadTextDataset(o.data, {
+    format: o.format === 'auto' ? undefined : o.format, template: o.template, tokenizer,
+    maxLength, trainOnPrompt: o.trainOnPrompt, skipBadRows: o.skipBadRows,
+    pack: o.pack, requireEpsilon: o.requireEpsilon, vocabSize: config.vocabSize,
+    readTeacher: teacher === 'rows' ? { tokenizer: tokenizerHash(tokenizer, o.template), vocabSize: config.vocabSize } : undefined,
+    attachTeacher: teacher && teacher !== 'rows' ? async (all) => {
+      const t = loadTeacher(teacher.dir, tokenizerHash(tokenizer, o.template), model, o.template);
+      checkTopK(teacher.topK, t);
+      attachTeacherTargets(t, all, teacher.topK, teacher.batchSize, config.vocabSize);
+    } : undefined,
+  });
+  if (rows.length === 0) throw new DataError(o.data, null, null, 'no trainable rows (every row was skipped or had no target tokens)', 'check the file and --max-length');
+  return { rows, summary, tokenizer, maxLength };
+}
+
+/** --teacher DIR: its weights, refused unless its tokenizer is the student's (`studentTokenizer`, its hash). */
+function loadTeacher(dir: string, studentTokenizer: string | null, student: string, template: RowOptions['template']): AdaptableLM {
+  const config = readConfig(dir);
+  const hash = tokenizerHash(checkpointTokenizer(dir, config), template);
+  if (hash !== studentTokenizer) {
+    throw new UalError('UAL_TOKENIZER', `--teacher ${dir}: its tokenizer is not the one of --model ${student} (${hash === null || studentTokenizer === null ? 'only one of them has tokenizer.json' : 'tokenizer.json differs'})`,
+      'a teacher target needs the student\'s vocabulary: use a teacher of the same family (the same tokenizer.json)');
+  }
+  return loadModel(dir);
+}
+
 /** Everything before the weights: resume state, the model's config, the rows. Nothing is written. */
 export async function prepareData(cfg: TrainConfig, onWarning: (msg: string) => void = () => {}): Promise<TrainData> {
   const resumeDir = cfg.resume ? resolveResumeDir(cfg.resume) : null;
@@ -98,24 +162,14 @@ export async function prepareData(cfg: TrainConfig, onWarning: (msg: string) => 
   // a full fine-tune resumes from the checkpoint's weights; LoRA from the base model plus the checkpoint's adapter
   const weights = resumeDir && !useLora ? resumeDir : cfg.model;
   const config = readConfig(weights);
-  const tokenizer = hasTokenizer(cfg.model) ? loadTokenizer(cfg.model) : null;
-  if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
-    throw new UalError('UAL_TOKENIZER', `${cfg.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`,
-      'use the tokenizer the model was made with (ual init --tokenizer DIR sets vocab_size from it)');
-  }
-  const { max, context: ctx } = positionLimit(config, 'train');
-  if (cfg.maxLength > max) {
-    throw new UsageError(`--max-length ${cfg.maxLength} is longer than the model's ${max} positions`, `use --max-length ${max} or less`);
-  }
-  const { rows, summary } = await loadTextDataset(cfg.data, {
-    format: cfg.format === 'auto' ? undefined : cfg.format, template: cfg.template, tokenizer,
-    maxLength: cfg.maxLength > 0 ? cfg.maxLength : ctx, trainOnPrompt: cfg.trainOnPrompt, skipBadRows: cfg.skipBadRows,
-    pack: cfg.pack, requireEpsilon: cfg.loss === 'ual', vocabSize: config.vocabSize,
+  const { rows, summary } = await loadTrainRows(cfg.model, config, {
+    ...cfg, requireEpsilon: cfg.loss === 'ual',
+    teacher: cfg.smoothTarget !== 'teacher' ? undefined : cfg.teacher ? { dir: cfg.teacher, topK: cfg.topK, batchSize: cfg.batchSize } : 'rows',
   });
-  if (rows.length === 0) throw new DataError(cfg.data, null, null, 'no trainable rows (every row was skipped or had no target tokens)', 'check the file and --max-length');
   if (cfg.loss === 'ual' && rows.every((r) => r.epsilon === 0)) {
     onWarning(`--loss ual but every row of ${cfg.data} has epsilon 0: this is plain SFT`);
   }
+  if (cfg.smoothTarget === 'teacher' && cfg.loss === 'sft') onWarning('--smooth-target teacher with --loss sft: epsilon is 0, so the teacher target has no weight');
   return { config, weights, useLora, rows, summary, steps: totalSteps(cfg, rows.length), resumeDir, first: state ? state.step : 0 };
 }
 

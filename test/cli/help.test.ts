@@ -24,7 +24,7 @@ describe('--help is generated from the table', async () => {
 
   it('covers every command and subcommand', () => {
     expect(all.map((c) => c.name).sort()).toEqual([
-      'analyze clusters', 'bench all', 'bench elicit', 'bench generate', 'bench text', 'bench train', 'demo', 'elicit',
+      'analyze clusters', 'bench all', 'bench elicit', 'bench generate', 'bench text', 'bench train', 'demo', 'distill', 'elicit',
       'eval calibration', 'eval gsm8k', 'eval judge', 'eval mc', 'eval metamath', 'eval ppl', 'generate', 'init', 'report',
       'smooth', 'train',
     ]);

@@ -2,7 +2,8 @@
 // the torch probe's errors (no python, no torch, old torch, no CUDA) with their codes and nothing written to --out, and
 // the default python (the first of python3, /usr/bin/python3 with torch); <out>/engine/'s plan.json and arrays,
 // decoded here byte by byte, hold exactly the rows, epsilons, order and schedule the native engine trains on, and the
-// init adapter, drawn from the checkpoint's headers without reading a weight, is the native engine's starting adapter.
+// init adapter, drawn from the checkpoint's headers without reading a weight, is the native engine's starting adapter;
+// with --smooth-target teacher the per-position top-k arrays hold the rows' renormalised teacher targets.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { UalError, UsageError } from '../../src/errors.js';
 import { parseConfig } from '../../src/models/config.js';
 import { llamaSpecs } from '../../src/models/llama.js';
 import { readSafetensors } from '../../src/models/safetensors.js';
+import { targetPositions } from '../../src/data/teacher-topk.js';
+import { distill } from '../../src/pipeline/distill.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { checkEngineConfig, ENGINE_DEFAULTS } from '../../src/train/engine-config.js';
 import { writePlan } from '../../src/train/plan.js';
@@ -205,6 +208,35 @@ describe('<out>/engine/: what the worker reads', () => {
     const sft = await planFor('sft', { loss: 'sft', steps: '1', 'no-fused-loss': true });
     expect(sft.rows.map((r) => r.eps)).toEqual(fileRows.map(() => 0));
     expect(sft.plan.fused_loss).toBe(false);
+  });
+
+  it('--smooth-target teacher: teacher_ids.i32 / teacher_probs.f32 hold each target position\'s renormalised top-k, zeros elsewhere', async () => {
+    const targets = path.join(dir, 'teacher-targets.jsonl');
+    await distill({ model: path.join(FIX, 'gpt2'), data: DATA, out: targets, topK: 3, batchSize: 8, format: 'auto', template: 'paper', maxLength: 0,
+      trainOnPrompt: false, skipBadRows: false, student: undefined });
+    const { plan, data, tokens } = await planFor('teacher', { data: targets, 'smooth-target': 'teacher' });
+    expect(plan).toMatchObject({ smooth_target: 'teacher', teacher_k: 3 });
+    const e = path.join(dir, 'teacher', 'engine');
+    const ids = new Int32Array(new Uint8Array(fs.readFileSync(path.join(e, 'teacher_ids.i32'))).buffer);
+    const probs = new Float32Array(new Uint8Array(fs.readFileSync(path.join(e, 'teacher_probs.f32'))).buffer);
+    expect(ids.length).toBe(tokens * 3);
+    const file = fs.readFileSync(targets, 'utf8').trim().split('\n').map((l) => JSON.parse(l).teacher_topk as { ids: number[][]; probs: number[][] });
+    let at = 0;
+    data.rows.forEach((r, n) => {
+      const where = new Map(targetPositions(r.labels).map((t, i) => [t, i]));
+      for (let t = 0; t < r.inputIds.length; t++, at++) {
+        const i = where.get(t);
+        const got = [Array.from(ids.subarray(at * 3, at * 3 + 3)), Array.from(probs.subarray(at * 3, at * 3 + 3))];
+        if (i === undefined) expect(got).toEqual([[0, 0, 0], [0, 0, 0]]);
+        else {
+          const s = file[n].probs[i].reduce((a, b) => a + b, 0);
+          expect(got).toEqual([file[n].ids[i], file[n].probs[i].map((p) => Math.fround(p / s))]);
+        }
+      }
+    });
+    const uniform = await planFor('uniform', {});
+    expect(uniform.plan).toMatchObject({ smooth_target: 'uniform', teacher_k: 0 });
+    expect(fs.existsSync(path.join(dir, 'uniform', 'engine', 'teacher_ids.i32'))).toBe(false);
   });
 
   it('the order is the one the native engine batches: its BatchOrder, micro-step by micro-step', async () => {

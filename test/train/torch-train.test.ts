@@ -1,6 +1,6 @@
 // `ual train --engine torch` end to end with the real worker (python/ual_worker under torch.distributed.run, gloo on
 // the CPU) and the python it finds by default: the same per-step losses and final weights as the native engine (GPT-2
-// LoRA + merge, Llama with GQA full; both eps styles; shuffled and not; accumulation; test/worker/ covers the worker's
+// LoRA + merge, Llama with GQA full; both eps styles; the teacher target; shuffled and not; accumulation; test/worker/ covers the worker's
 // breadth), 2 ranks equal 1, 2 nodes (the one without rank 0 says so), resume within and across engines, a run killed
 // with SIGKILL after a checkpoint and resumed equals the uninterrupted one (the killed writes' temps cleaned), a
 // rank's own error surfaces, and kill/Ctrl-C of ual ends the whole worker group; `ual generate`, `eval ppl` and
@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../src/models/safetensors.js';
+import { distill } from '../../src/pipeline/distill.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
 import { buildCli, runCli, startCli, ROOT } from '../helpers/cli.js';
@@ -110,6 +111,17 @@ describeWith(TORCH, 'torch engine vs native engine', () => {
     sameWeights(r.torch, resumed.native, 'model.safetensors', 2e-5);
   });
 
+
+  it('Llama, full, --smooth-target teacher (targets from ual distill with the gpt2 checkpoint), fused and unfused: same losses and weights', async () => {
+    const targets = path.join(dir, 'teacher-targets.jsonl');
+    await distill({ model: path.join(FIX, 'gpt2'), data: DATA, out: targets, topK: 4, batchSize: 8, format: 'auto', template: 'paper', maxLength: 0,
+      trainOnPrompt: false, skipBadRows: false, student: undefined });
+    for (const fused of [true, false]) {
+      const r = await both(`llama-teacher-${fused}`, { ...RUN, model: path.join(FIX, 'llama'), data: targets, loss: 'ual', 'smooth-target': 'teacher', 'no-fused-loss': !fused });
+      sameLosses(r.native, r.torch, 1e-5);
+      sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
+    }
+  });
 });
 
 describeWith(TORCH, 'ual train --engine torch from the command line', () => {

@@ -78,6 +78,29 @@ none = torch.full_like(labels, -100)
 l0, h0, w0 = grads(lambda a, b: fused_ce_sum(a, b, none, zero, "hf"), hidden, head)
 out["no_targets"] = [float(l0), float(h0.abs().max()), float(w0.abs().max())]
 
+# the teacher target: a renormalised top-k per position (ids may repeat the gold one); finite differences in float64,
+# fused against unfused, and both against -Σ_v t_v·log p_v with the dense target t = (1-e)·onehot(gold) + e·q
+k = 4
+ti = torch.randint(0, 7, (5, k))
+ti[0, 1] = gold[0]  # the gold token among the teacher's
+tq = torch.rand(5, k, dtype=torch.float64)
+tq = tq / tq.sum(-1, keepdim=True)
+out["gradcheck_teacher"] = torch.autograd.gradcheck(lambda h, w: LinearCrossEntropy.apply(h, w, gold, eps, "paper", 2, ti, tq), (h, w))
+hidden, head, labels, e = batch()
+B, T, V = labels.shape[0], labels.shape[1], head.shape[0]
+tids = torch.randint(0, V, (B, T, k))
+tids[0, 3, 0] = labels[0, 3]
+tprobs = torch.rand(B, T, k)
+tprobs = tprobs / tprobs.sum(-1, keepdim=True)
+lf, hf_, wf = grads(lambda a, b: fused_ce_sum(a, b, labels, e, "paper", 3, (tids, tprobs)), hidden, head)
+lu, hu, wu = grads(lambda a, b: unfused_ce_sum(a, b, labels, e, "paper", (tids, tprobs)), hidden, head)
+logp = F.linear(hidden, head)[:, :-1].log_softmax(-1)
+dense = torch.zeros(B, T - 1, V).scatter_add_(-1, tids[:, 1:], e.view(-1, 1, 1) * tprobs[:, 1:])
+dense.scatter_add_(-1, labels[:, 1:].clamp(min=0).unsqueeze(-1), (1 - e).view(-1, 1, 1).expand(B, T - 1, 1))
+ref = -((dense * logp).sum(-1))[labels[:, 1:] != -100].sum()
+out["teacher"] = {"fused_vs_unfused": {"loss_rel": float((lf - lu).abs() / lu.abs()), "d_hidden": maxdiff(hf_, hu), "d_head": maxdiff(wf, wu)},
+                  "unfused_vs_dense": float((lu - ref).abs() / ref.abs())}
+
 # a killed writer's temps: those of the target being written whose process is gone are removed, a live process's,
 # another target's and the writer's own are left
 with tempfile.TemporaryDirectory() as d:

@@ -1,6 +1,6 @@
 // The worker's pieces on their own (units.py prints what it measures, asserted here): the fused head + loss
 // (python/ual_worker/loss.py) passes finite differences in float64 for both epsilon styles and equals the unfused
-// (B, T, V) loss and its gradients; a frozen head (LoRA) gets no gradient; no target gives 0, not 0/0; under bf16
+// (B, T, V) loss and its gradients, with the uniform and the teacher target; a frozen head (LoRA) gets no gradient; no target gives 0, not 0/0; under bf16
 // autocast (on the CPU here: the code path of --dtype bf16 on CUDA) the loss stays float32 and the gradients take the
 // parameters' dtype; a write removes only the temps of its own target whose writer is gone.
 import { spawnSync } from 'node:child_process';
@@ -35,6 +35,15 @@ describeWith(needTorch, 'the worker\'s loss and atomic writes', () => {
     expect(bf.loss_rel_vs_fp32).toBeLessThan(1e-2);
     expect(bf.loss_rel_vs_unfused_bf16).toBeLessThan(1e-5);
     expect(bf.d_hidden_rel).toBeLessThan(5e-2);
+  });
+
+  it('teacher target: finite differences, fused = unfused, unfused = the dense target\'s cross-entropy', () => {
+    expect(r.gradcheck_teacher).toBe(true);
+    const t = r.teacher as { fused_vs_unfused: Record<string, number>; unfused_vs_dense: number };
+    expect(t.fused_vs_unfused.loss_rel).toBeLessThan(1e-6);
+    expect(t.fused_vs_unfused.d_hidden).toBeLessThan(1e-6);
+    expect(t.fused_vs_unfused.d_head).toBeLessThan(1e-6);
+    expect(t.unfused_vs_dense).toBeLessThan(1e-6);
   });
 
   it('epsilon 0 is cross-entropy; no target gives loss 0 and zero gradients', () => {
