@@ -512,8 +512,14 @@ std::string build_flags() {
   return s;
 }
 
+// The binding's version: raise it with every change to a function's arguments or meaning, and NATIVE_ABI in
+// src/engine/backends/native.ts with it. A binary built from older sources would otherwise be loaded and, e.g., ignore
+// arguments it does not know (a teacher target trained as the uniform loss, without an error).
+constexpr int UAL_NATIVE_ABI = 3;
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("abi", Napi::Number::New(info.Env(), UAL_NATIVE_ABI));
   o.Set("openblas", Napi::Boolean::New(info.Env(), ual::have_openblas()));
   o.Set("threads", Napi::Number::New(info.Env(), ual::get_threads()));
   o.Set("flags", Napi::String::New(info.Env(), build_flags()));

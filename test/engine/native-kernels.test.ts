@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jsKernels } from '../../src/engine/backends/js.js';
-import { loadNativeKernels, nativeInfo, setNativeThreads } from '../../src/engine/backends/native.js';
+import { NATIVE_ABI, loadNativeKernels, nativeInfo, setNativeThreads } from '../../src/engine/backends/native.js';
 import { EPS_STYLE_HF, EPS_STYLE_PAPER, type Kernels } from '../../src/engine/kernels.js';
 import { describeWith } from '../helpers/needs.js';
 
@@ -90,6 +90,7 @@ describeWith({ what: 'the native addon (build/Release/ual_native.node)', present
     // the addon's default: UAL_THREADS, else every usable core
     const env = Number(process.env.UAL_THREADS);
     expect(info.threads).toBe(env > 0 ? env : os.availableParallelism());
+    expect(info.abi).toBe(NATIVE_ABI); // a binary from other sources would not have loaded
     expect(info.flags).toContain('-O3');
     expect(info.flags).not.toContain('fast-math');
     expect(native!.name).toBe('native');

@@ -6,7 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from '../kernels.js';
 
+/** the binding version these sources expect (UAL_NATIVE_ABI in native/addon.cc) */
+export const NATIVE_ABI = 3;
+
 export interface NativeInfo {
+  /** the binding's version (UAL_NATIVE_ABI): a binary built from other sources is not loaded */
+  abi: number;
   /** linked against OpenBLAS (false: the portable blocked GEMM) */
   openblas: boolean;
   /** threads of the kernels' pool (GEMM splits, attention heads, row kernels; OpenBLAS itself runs on one) */
@@ -46,7 +51,14 @@ function loadAddon(): Addon | null {
   const file = findBinary();
   if (!file) return addon;
   try {
-    addon = createRequire(import.meta.url)(file) as Addon;
+    const a = createRequire(import.meta.url)(file) as Addon;
+    const abi = a.info().abi;
+    if (abi !== NATIVE_ABI) {
+      loadProblem = `the native kernels in ${file} were built from other sources (binding version ${abi ?? 'none'}, ` +
+        `these sources need ${NATIVE_ABI}); using the plain-TypeScript backend. Rebuild with \`npm run build\`.`;
+      return addon;
+    }
+    addon = a;
   } catch (err) {
     // a binary that exists but cannot load (e.g. libopenblas removed since the build) should be heard about once
     loadProblem = `cannot load the native kernels (${(err as Error).message.split('\n')[0]}); ` +
