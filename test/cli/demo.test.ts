@@ -50,7 +50,7 @@ describe('ual demo --quick', () => {
   it('names sft, ls and ual with a value per seed and its interval for every metric: logit-t inside [0, 1] for shares', () => {
     expect(results.config.seeds).toEqual([1, 2, 3]);
     const methods = results.methods.map((m) => m.id);
-    for (const m of ['sft', 'ls', 'ual']) expect(methods).toContain(m);
+    expect(methods).toEqual(['sft', 'ls', 'ual', 'ual-oracle', 'ls-teacher', 'ual-teacher']);
     expect(results.methods.find((m) => m.id === 'ual-oracle')!.oracle).toBe(true);
     for (const m of methods) {
       for (const metric of results.metrics) {
@@ -68,7 +68,8 @@ describe('ual demo --quick', () => {
     const { test_arithmetic: problems, test_open_prompts: prompts } = results.config.benchmark as { test_arithmetic: number; test_open_prompts: number };
     const sampled = prompts * (results.config.evaluation.samples as number);
     for (const r of results.runs) expect(r.samples.metrics).toMatchObject({ accuracy: problems, validity: sampled, tv: sampled, validity_p: sampled, tv_p: sampled });
-    for (const [a, b] of [['ual', 'sft'], ['ual', 'ls']]) {
+    expect(new Set(results.differences.map((d) => `${d.a}-${d.b}`))).toEqual(new Set(['ual-sft', 'ual-ls', 'ual-oracle-ual', 'ual-teacher-sft', 'ual-teacher-ual', 'ls-teacher-ls']));
+    for (const [a, b] of [['ual', 'sft'], ['ual', 'ls'], ['ual-teacher', 'sft'], ['ual-teacher', 'ual']]) {
       const d = results.differences.find((x) => x.a === a && x.b === b && x.metric === 'accuracy')!;
       const va = results.summary.find((s) => s.method === a && s.metric === 'accuracy')!.per_seed;
       const vb = results.summary.find((s) => s.method === b && s.metric === 'accuracy')!.per_seed;
@@ -88,6 +89,15 @@ describe('ual demo --quick', () => {
     const ual = fs.readFileSync(path.join(out, 'data', 'train-s1.ual.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epsilon as number);
     const mean = ual.reduce((a, b) => a + b, 0) / ual.length;
     expect(Math.abs(mean - cfgs.find((c) => c.loss === 'ls').epsilon)).toBeLessThan(2e-3);
+    // the teacher methods smooth toward the teacher's top-32 (ual distill's rows), the others toward the vocabulary
+    const runCfg = (m: string) => cfgs[results.runs.findIndex((r) => r.method === m)];
+    for (const m of ['ls-teacher', 'ual-teacher']) expect(runCfg(m)).toMatchObject({ smoothTarget: 'teacher', data: path.join(out, 'data', 'train-s1.teacher.jsonl') });
+    expect(runCfg('ls-teacher').loss).toBe('ls');
+    expect(runCfg('ual-teacher').loss).toBe('ual');
+    for (const m of ['sft', 'ls', 'ual', 'ual-oracle']) expect(runCfg(m).smoothTarget).toBe('uniform');
+    const distilled = fs.readFileSync(path.join(out, 'data', 'train-s1.teacher.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(distilled.map((r) => r.epsilon)).toEqual(ual);
+    for (const r of distilled) expect(r.teacher_topk.k).toBe(32);
     // the oracle gives the one-answer arithmetic rows no smoothing at all
     expect(results.epsilon.filter((r) => r.entropy === 'low').every((r) => r.oracle_epsilon === 0)).toBe(true);
   });

@@ -7,7 +7,21 @@ export const METHODS: readonly MethodInfo[] = [
   { id: 'ls', label: 'LS', description: 'label smoothing with one constant epsilon for every row (the mean UAL epsilon)', oracle: false },
   { id: 'ual', label: 'UAL', description: 'per-row epsilon from the elicited uncertainty (paper mapping, same mean)', oracle: false },
   { id: 'ual-oracle', label: 'UAL (oracle)', description: 'per-row epsilon from the true answer entropy: perfect uncertainty estimates, which a real user does not have (the best elicitation can do)', oracle: true },
+  { id: 'ls-teacher', label: 'LS-teacher', description: 'LS\'s constant epsilon, smoothed toward the teacher\'s top-32 next tokens (ual distill) instead of the whole vocabulary', oracle: false },
+  { id: 'ual-teacher', label: 'UAL-teacher', description: 'UAL\'s per-row epsilon, smoothed toward the teacher\'s top-32 next tokens (ual distill) instead of the whole vocabulary', oracle: false },
 ];
+
+/** How a method trains: its loss, where its smoothing mass goes, and which of a seed's training files it reads. */
+export function methodTraining(id: string): { loss: 'sft' | 'ls' | 'ual'; smoothTarget: 'uniform' | 'teacher'; file: string } {
+  const teacher = id.endsWith('-teacher');
+  const loss = id === 'sft' ? 'sft' : id.startsWith('ls') ? 'ls' : 'ual';
+  // the teacher methods read the UAL rows with the teacher's targets added (LS ignores their per-row epsilon)
+  const file = teacher ? 'teacher' : id === 'ual' || id === 'ual-oracle' ? id : '';
+  return { loss, smoothTarget: teacher ? 'teacher' : 'uniform', file };
+}
+
+/** top-k of the teacher targets the demo distills */
+export const DEMO_TOP_K = 32;
 
 export const METRICS: readonly MetricInfo[] = [
   { id: 'accuracy', label: 'accuracy', description: 'exact match of the "#### N" answer, greedy decoding, arithmetic test problems', tasks: 'low', higher_is_better: true },
@@ -21,5 +35,7 @@ export const METRICS: readonly MetricInfo[] = [
   { id: 'silhouette', label: 'silhouette', description: 'mean silhouette of final hidden states grouped by next token (pairs of frequent tokens, 2-D PCA)', tasks: 'all', higher_is_better: true },
 ];
 
-export const PAIRS: [string, string][] = [['ual', 'sft'], ['ual', 'ls'], ['ual-oracle', 'ual']];
+export const PAIRS: [string, string][] = [
+  ['ual', 'sft'], ['ual', 'ls'], ['ual-oracle', 'ual'], ['ual-teacher', 'sft'], ['ual-teacher', 'ual'], ['ls-teacher', 'ls'],
+];
 

@@ -22,7 +22,7 @@ export const Estimate = z.object({
 export type Estimate = z.infer<typeof Estimate>;
 
 export const MethodInfo = z.object({
-  id: z.string(), // 'sft' | 'ls' | 'ual' | 'ual-oracle'
+  id: z.string(), // 'sft' | 'ls' | 'ual' | 'ual-oracle' | 'ls-teacher' | 'ual-teacher'
   label: z.string(),
   description: z.string(),
   /** given knowledge a real user does not have (the true answer distribution): the best case for elicitation */

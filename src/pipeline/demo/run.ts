@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { ELICIT_FLAGS, elicitScores } from '../elicit.js';
 import { INIT_FLAGS, initCheckpoint } from '../init.js';
 import { smooth } from '../smooth.js';
+import { DISTILL_FLAGS, distill } from '../distill.js';
 import { benchmarkWords, pretrainText, taskType, testSplit, trainSplit, TASK_TYPES, type Sample } from './benchmark.js';
 import { writeWordTokenizer } from './vocab.js';
 import { finetuneAndScore, type FinetuneJob } from './finetune.js';
@@ -26,7 +27,7 @@ import { canRunInChildren, runInChild, runPool, stopChildren } from './pool.js';
 import { versions } from './versions.js';
 import { aggregate, tvFloor } from './metrics.js';
 import { PROFILES, type DemoProfile } from './profile.js';
-import { METHODS, METRICS, PAIRS } from './methods.js';
+import { DEMO_TOP_K, METHODS, METRICS, PAIRS, methodTraining } from './methods.js';
 import { DemoResults, RESULTS_FILE, RESULTS_FORMAT, type ClusterPanel, type EpsilonRow, type RunResult } from './results.js';
 
 export const DEMO_FLAGS = flags({
@@ -113,8 +114,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const teacherSteps = stepsOf(teacherRows.length, P.teacher.epochs, P.finetune.batchSize);
   const evalUnits = Math.max(5, Math.round(ftSteps * 0.5)); // an evaluation costs about half a fine-tune
   const elicitUnits = Math.max(2, Math.round(ftSteps * 0.1));
+  const distillUnits = Math.max(2, Math.round(ftSteps * 0.1)); // one teacher forward over the rows
   const runs = METHODS.length * seeds.length;
-  const clock = new Clock(P.pretrain.steps + teacherSteps + seeds.length * elicitUnits + runs * (ftSteps + evalUnits), o.onProgress);
+  const clock = new Clock(P.pretrain.steps + teacherSteps + seeds.length * (elicitUnits + distillUnits) + runs * (ftSteps + evalUnits), o.onProgress);
 
   // ---- the base model, pre-trained on the domain's plain text ----
   clock.begin('pre-train base model');
@@ -162,6 +164,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
     await smooth({ data: `${base}.oracle-scored.jsonl`, out: `${base}.ual-oracle.jsonl`, mapping: 'paper', targetMean: P.targetMeanEpsilon });
     const ual = readJsonl<{ epsilon: number }>(`${base}.ual.jsonl`);
     const oracle = readJsonl<{ epsilon: number }>(`${base}.ual-oracle.jsonl`);
+    // the teacher's top-k next tokens at every target token: what the -teacher methods smooth toward
+    clock.begin(`distill teacher targets, seed ${seed}`);
+    await distill(resolveFlags('distill', DISTILL_FLAGS, { model: teacherDir, data: `${base}.ual.jsonl`, out: `${base}.teacher.jsonl`, topK: DEMO_TOP_K }));
+    clock.advance(distillUnits);
     agreement.push(spearman(scored.map((r) => r.uncertainty), scored.map((r) => taskType(r.type).oracleEntropy)));
     if (seed === seeds[0]) {
       scored.forEach((r, i) => epsilonRows.push({
@@ -185,15 +191,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   log(`elicitation: Spearman with the oracle entropy ${agreement.map((x) => x.toFixed(3)).join(', ')}; mean score low ${meanScore('low')}, high ${meanScore('high')}`);
 
   // ---- fine-tune every method from the same base, equal budgets, then score it; `jobs` runs at a time ----
-  const jobs: FinetuneJob[] = seeds.flatMap((seed) => METHODS.map((m) => ({
-    method: m.id, seed, test, eval: P.eval,
-    cfg: resolveTrainConfig({}, {
-      model: baseDir, out: path.join(out, 'runs', `${m.id}-s${seed}`),
-      data: path.join(dataDir, m.id === 'ual' || m.id === 'ual-oracle' ? `train-s${seed}.${m.id}.jsonl` : `train-s${seed}.jsonl`),
-      loss: m.id === 'sft' ? 'sft' : m.id === 'ls' ? 'ls' : 'ual', epsilon: P.targetMeanEpsilon,
-      steps: ftSteps, batchSize: P.finetune.batchSize, lr: P.finetune.lr, warmupRatio: P.finetune.warmupRatio, seed,
-    }),
-  })));
+  const jobs: FinetuneJob[] = seeds.flatMap((seed) => METHODS.map((m) => {
+    const how = methodTraining(m.id);
+    return {
+      method: m.id, seed, test, eval: P.eval,
+      cfg: resolveTrainConfig({}, {
+        model: baseDir, out: path.join(out, 'runs', `${m.id}-s${seed}`),
+        data: path.join(dataDir, how.file ? `train-s${seed}.${how.file}.jsonl` : `train-s${seed}.jsonl`),
+        loss: how.loss, smoothTarget: how.smoothTarget, epsilon: P.targetMeanEpsilon,
+        steps: ftSteps, batchSize: P.finetune.batchSize, lr: P.finetune.lr, warmupRatio: P.finetune.warmupRatio, seed,
+      }),
+    };
+  }));
   const width = canRunInChildren() ? Math.max(1, Math.min(o.jobs ?? 1, jobs.length)) : 1;
   const active = new Map<FinetuneJob, string>();
   const label = (j: FinetuneJob) => `${j.method}, seed ${j.seed}`;
