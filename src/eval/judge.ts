@@ -1,7 +1,8 @@
 // AlpacaEval-style pairwise judging: every (model output, reference output) pair is judged twice, once in each
 // order, so a judge's preference for the first (or second) slot cancels out; ties count half; the win rate comes
-// with its standard error and the average output lengths (length is the judge bias AlpacaEval 2 corrects for).
+// with its standard error, the average output lengths and AlpacaEval 2.0's length-controlled win rate (./lc.ts).
 import { RowFailure, UalError } from '../errors.js';
+import { LC_C, lengthControlledWinRate } from './lc.js';
 import { mean, round, sem } from '../util/stats.js';
 
 /** Bump when the prompt or the parsing changes: it is part of every cache key. */
@@ -111,6 +112,12 @@ export interface JudgeSummary {
   /** judgements that did not change when the outputs swapped places */
   consistent: number;
   avg_length: { model: number; reference: number };
+  /** percent: the win rate the judge would give at zero length difference (AlpacaEval 2.0's LC win rate, ./lc.ts) */
+  lc_win_rate: number;
+  /** percent: its standard error (delta method, sandwich covariance over the instructions) */
+  lc_standard_error: number;
+  /** the fitted model: coefficients of the model term and of tanh(length difference / length_scale), L2 strength 1/C */
+  lc_fit: { coef: { model: number; length: number }; length_scale: number; C: number };
 }
 
 /** Characters, as AlpacaEval's avg_length counts them. */
@@ -127,6 +134,9 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
     for (const v of [v0, v1]) if (v !== 'tie') { decided++; if (v === 'a') first++; }
     if (orderScore(v0, 0) === orderScore(v1, 1)) consistent++;
   }
+  const lc = lengthControlledWinRate(ok.map(({ r, i }) => ({
+    preference: r.preference!, modelLength: chars(items[i].output), referenceLength: chars(items[i].reference),
+  })));
   return {
     n: prefs.length,
     win_rate: round(100 * mean(prefs), 4),
@@ -141,6 +151,9 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
       model: round(mean(ok.map(({ i }) => chars(items[i].output))), 1),
       reference: round(mean(ok.map(({ i }) => chars(items[i].reference))), 1),
     },
+    lc_win_rate: round(lc.win_rate, 4),
+    lc_standard_error: round(lc.standard_error, 4),
+    lc_fit: { coef: { model: round(lc.coef.model, 6), length: round(lc.coef.length, 6) }, length_scale: round(lc.length_scale, 4), C: LC_C },
   };
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { orderScore, parseVerdict, summarizeJudge, type ItemJudgement } from '../../src/eval/judge.js';
+import { lengthControlledWinRate, LC_C } from '../../src/eval/lc.js';
 import { readReferences } from '../../src/eval/rows.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { initConfigJson, initModel } from '../../src/models/index.js';
@@ -41,6 +42,16 @@ describe('verdicts and win rate', () => {
     expect(s.standard_error).toBeCloseTo((100 * 0.3818813079) / Math.sqrt(3), 3);
     expect(s.first_position_rate).toBeCloseTo(4 / 5, 6); // decided: a, b | a, a | a -> 4 of 5 chose slot (a)
     expect(s.avg_length).toEqual({ model: 2.7, reference: 2.7 }); // (4 + 2 + 2) / 3 and (2 + 2 + 4) / 3, one decimal
+    // the LC win rate: the fit on the three judged pairs (length differences +2, 0, -2), rounded as reported
+    const lc = lengthControlledWinRate([
+      { preference: 1, modelLength: 4, referenceLength: 2 }, { preference: 0.5, modelLength: 2, referenceLength: 2 },
+      { preference: 0.25, modelLength: 2, referenceLength: 4 },
+    ]);
+    expect(s.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(s.lc_standard_error).toBe(Math.round(lc.standard_error * 1e4) / 1e4);
+    expect(s.lc_fit).toEqual({ coef: { model: Math.round(lc.coef.model * 1e6) / 1e6, length: Math.round(lc.coef.length * 1e6) / 1e6 }, length_scale: 2, C: LC_C });
+    expect(lc.coef.length).toBeGreaterThan(0); // the longer output won
+    expect(s.lc_win_rate).toBeCloseTo(62.6252, 4); // a fit through (+1, 1), (0, 0.5), (-1, 0.25) in tanh units: not the raw 58.3
   });
 });
 
@@ -118,6 +129,10 @@ describe('ual eval judge against a local server', () => {
     expect(j.first_position_rate).toBeCloseTo(5 / 8, 6);
     expect(j.avg_length.model).toBeCloseTo(ITEMS.reduce((s, i) => s + i.output.length, 0) / 5, 1);
     expect(j).toMatchObject({ requests: 13, retries: 2, cached: 0 });
+    const lc = lengthControlledWinRate(ITEMS.map((it, i) => ({ preference: [1, 0, 1, 0.5, 0.5][i], modelLength: it.output.length, referenceLength: it.reference.length })));
+    expect(j.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(j.lc_standard_error).toBe(Math.round(lc.standard_error * 1e4) / 1e4);
+    expect(r.stderr).toContain(`judge: win rate 60.00% ± ${j.standard_error.toFixed(2)} (SE), length-controlled ${j.lc_win_rate.toFixed(2)}% ± ${j.lc_standard_error.toFixed(2)} over 5 instructions`);
 
     // every item was asked in both orders, the model's output once as (a) and once as (b)
     for (let i = 0; i < 5; i++) {
@@ -134,7 +149,7 @@ describe('ual eval judge against a local server', () => {
     const again = await ual(args);
     expect(again.code, again.stderr).toBe(0);
     expect(judge.log.length).toBe(before); // everything from the cache
-    expect(lastJson(again)).toMatchObject({ win_rate: j.win_rate, standard_error: j.standard_error, requests: 0, cached: 10 });
+    expect(lastJson(again)).toMatchObject({ win_rate: j.win_rate, standard_error: j.standard_error, lc_win_rate: j.lc_win_rate, requests: 0, cached: 10 });
   });
 
   test('an instruction that keeps failing: exit 1 naming it, the rest reported; --allow-failures exits 0', async () => {
