@@ -46,6 +46,8 @@ export interface JudgeItem {
   /** the evaluated model's output */
   output: string;
   reference: string;
+  /** the instruction's difficulty (AlpacaEval's instruction_difficulty), a covariate of the length-controlled fit */
+  difficulty?: number;
 }
 
 /** 0 = the model's output shown as (a), 1 = shown as (b). */
@@ -116,8 +118,8 @@ export interface JudgeSummary {
   lc_win_rate: number;
   /** percent: its standard error (delta method, sandwich covariance over the instructions) */
   lc_standard_error: number;
-  /** the fitted model: coefficients of the model term and of tanh(length difference / length_scale), L2 strength 1/C */
-  lc_fit: { coef: { model: number; length: number }; length_scale: number; C: number };
+  /** the fitted model: coefficients of the model term, tanh(length difference / length_scale) and the difficulty when given */
+  lc_fit: { coef: { model: number; length: number; difficulty?: number }; length_scale: number; C: number };
 }
 
 /** Characters, as AlpacaEval's avg_length counts them. */
@@ -135,8 +137,9 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
     if (orderScore(v0, 0) === orderScore(v1, 1)) consistent++;
   }
   const lc = lengthControlledWinRate(ok.map(({ r, i }) => ({
-    preference: r.preference!, modelLength: chars(items[i].output), referenceLength: chars(items[i].reference),
+    preference: r.preference!, modelLength: chars(items[i].output), referenceLength: chars(items[i].reference), difficulty: items[i].difficulty,
   })));
+  const coef = Object.fromEntries(Object.entries(lc.coef).map(([k, v]) => [k, round(v, 6)])) as JudgeSummary['lc_fit']['coef'];
   return {
     n: prefs.length,
     win_rate: round(100 * mean(prefs), 4),
@@ -153,7 +156,7 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
     },
     lc_win_rate: round(lc.win_rate, 4),
     lc_standard_error: round(lc.standard_error, 4),
-    lc_fit: { coef: { model: round(lc.coef.model, 6), length: round(lc.coef.length, 6) }, length_scale: round(lc.length_scale, 4), C: LC_C },
+    lc_fit: { coef, length_scale: round(lc.length_scale, 4), C: LC_C },
   };
 }
 

@@ -152,6 +152,33 @@ describe('ual eval judge against a local server', () => {
     expect(lastJson(again)).toMatchObject({ win_rate: j.win_rate, standard_error: j.standard_error, lc_win_rate: j.lc_win_rate, requests: 0, cached: 10 });
   });
 
+  test('--difficulty: the fit gains the instruction difficulty term, the rows carry each difficulty', async () => {
+    judge = await startJudge(script);
+    const { refs, preds } = files(ITEMS, 'difficulty');
+    const diff = path.join(dir, 'instruction_difficulty.csv');
+    const d = [0.5, -1.25, 0.75, 0, 2];
+    fs.writeFileSync(diff, 'index,instruction_difficulty\n' + d.map((v, i) => `${i},${v}`).join('\n') + '\n');
+    const out = path.join(dir, 'difficulty.jsonl');
+    const r = await ual(['--predictions', preds, '--references', refs, '--judge', 'judge-model', '--base-url', judge.url, '--retry-base', '0.01',
+      '--difficulty', diff, '--out', out, '--cache', path.join(dir, 'difficulty-cache.sqlite'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    const lc = lengthControlledWinRate(ITEMS.map((it, i) => ({
+      preference: [1, 0, 1, 0.5, 0.5][i], modelLength: it.output.length, referenceLength: it.reference.length, difficulty: d[i],
+    })));
+    expect(j.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(j.lc_fit.coef.difficulty).toBe(Math.round(lc.coef.difficulty! * 1e6) / 1e6);
+    expect(j.lc_fit.coef.difficulty).not.toBe(0);
+    expect(fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).difficulty)).toEqual(d);
+    // a file that does not cover the references stops before anything is asked
+    fs.writeFileSync(diff, 'index,instruction_difficulty\n0,1\n');
+    const before = judge.log.length;
+    const bad = await ual(['--predictions', preds, '--references', refs, '--judge', 'judge-model', '--base-url', judge.url, '--difficulty', diff]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${diff}: has no difficulty for reference 1 (of 5)`);
+    expect(judge.log.length).toBe(before);
+  });
+
   test('an instruction that keeps failing: exit 1 naming it, the rest reported; --allow-failures exits 0', async () => {
     judge = await startJudge(script);
     const items = [ITEMS[0], { instruction: 'Task item-9: never answered', output: 'GOOD', reference: 'meh' }];

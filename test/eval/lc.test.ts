@@ -1,9 +1,13 @@
 // The length-controlled win rate (src/eval/lc.ts): preference sets whose answer is known by construction (no length
-// effect -> LC = raw; a judge that only rewards length -> LC = 50%), the edge cases, and the PyTorch fixture
-// (scripts/lc_ref.py: L-BFGS + autograd, an independent fit of the same model on fixtures/lc/pairs.jsonl).
+// effect -> LC = raw; a judge that only rewards length -> LC = 50%), the edge cases, the PyTorch fixture
+// (scripts/lc_ref.py: L-BFGS + autograd, an independent fit of the same model on fixtures/lc/pairs.jsonl), and the
+// instruction difficulty files `ual eval judge --difficulty` reads.
 import fs from 'node:fs';
-import { describe, expect, test } from 'vitest';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import { lengthControlledWinRate, LC_C, type LcPair } from '../../src/eval/lc.js';
+import { readDifficulty } from '../../src/eval/rows.js';
 import { Rng } from '../../src/util/rng.js';
 import { mean, sd, sem } from '../../src/util/stats.js';
 
@@ -117,5 +121,27 @@ describe('PyTorch fixture (fixtures/lc, scripts/lc_ref.py)', () => {
     // L-BFGS stops at a gradient of ~1e-7 without a penalty (relative differences ~4e-9 there), Newton at rounding
     expect(worst[1], `${worst[0]}: ${HINT}`).toBeLessThan(1e-7);
     expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+  });
+});
+
+describe('instruction difficulty files (--difficulty)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-lc-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string) => { const f = path.join(dir, name); fs.writeFileSync(f, text); return f; };
+
+  test("AlpacaEval's instruction_difficulty.csv (index,value; any order) and a JSON array", () => {
+    const csv = write('d.csv', 'index,instruction_difficulty\n1,-0.25\n0,1.5\n2,0.125\n');
+    expect(readDifficulty(csv, 3, false)).toEqual([1.5, -0.25, 0.125]);
+    expect(readDifficulty(csv, 2, true)).toEqual([1.5, -0.25]); // --limit 2: the first two
+    expect(readDifficulty(write('d.json', '[0.5, -1, 2]'), 3, false)).toEqual([0.5, -1, 2]);
+  });
+
+  test('a missing, unreadable or extra difficulty names the file and line', () => {
+    const csv = write('gap.csv', 'index,instruction_difficulty\n0,1\n2,3\n');
+    expect(() => readDifficulty(csv, 3, false)).toThrow(`${csv}: has no difficulty for reference 1 (of 3)`);
+    expect(() => readDifficulty(write('bad.csv', 'index,d\n0,1\n1,high\n'), 2, false)).toThrow(/bad\.csv:3: is not a finite number \("high"\)/);
+    expect(() => readDifficulty(write('cols.csv', 'index,d\n0;1\n'), 1, false)).toThrow(/cols\.csv:2: is not "index,difficulty"/);
+    expect(() => readDifficulty(write('s.json', '[1, "x"]'), 2, false)).toThrow(/s\.json field "\[1\]": is not a finite number \("x"\)/);
+    expect(() => readDifficulty(write('more.json', '[1, 2, 3]'), 2, false)).toThrow(/more\.json: has 3 difficulties for 2 references/);
   });
 });

@@ -116,9 +116,10 @@ export function writeTrainDir(dir: string, steps = 25): string {
 
 /**
  * `ual eval judge --out DIR/judge.jsonl` rows: a judge that prefers the longer side (the model writes longer on 2 of
- * 3 instructions), so the raw win rate sits above the length-controlled one; the last row failed.
+ * 3 instructions), so the raw win rate sits above the length-controlled one; the last row failed. With
+ * `withDifficulty` each row carries an instruction difficulty, as `ual eval judge --difficulty` writes it.
  */
-export function writeJudgeDir(dir: string, n = 48): string {
+export function writeJudgeDir(dir: string, n = 48, withDifficulty = false): string {
   fs.mkdirSync(dir, { recursive: true });
   const rows = Array.from({ length: n }, (_, i) => {
     const refLen = 200 + 10 * (i % 7);
@@ -132,6 +133,7 @@ export function writeJudgeDir(dir: string, n = 48): string {
       instruction: `Task ${i}: say something <${i}>`, output: 'o'.repeat(outLen), reference: 'r'.repeat(refLen),
       verdict_model_first: v0, verdict_model_second: failed ? null : v1,
       preference: failed ? null : (orderScore(v0, 0) + orderScore(v1, 1)) / 2, error: failed ? '[UAL_JUDGE_HTTP] gave up' : null,
+      ...(withDifficulty ? { difficulty: noise(i + 300) } : {}),
     };
   });
   fs.writeFileSync(path.join(dir, 'judge.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');

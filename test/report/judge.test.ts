@@ -59,5 +59,20 @@ describe('judged pairs in the report', () => {
     expect(s.lc_fit.coef.length).toBeGreaterThan(0.5);
     expect(s.win_rate - s.lc_win_rate).toBeGreaterThan(5);
     expect(html).toContain('<a href="#s1">judge win rate: ');
+    expect(cell('lc_difficulty')).toBeUndefined(); // no difficulty given, no such row
+  });
+
+  it('rows with a difficulty: the fit uses it and the table shows its coefficient', async () => {
+    const d = writeJudgeDir(path.join(dir, 'difficulty'), 48, true);
+    const { out } = await writeReport([d], path.join(dir, 'difficulty.html'));
+    const html = fs.readFileSync(out, 'utf8');
+    const src = loadReportInput([d])[0];
+    if (src.kind !== 'judge') throw new Error('not a judge source');
+    expect(src.items.every((it) => typeof it.difficulty === 'number')).toBe(true);
+    const s = summarizeJudge(src.items, src.results);
+    expect(s.lc_fit.coef.difficulty).toEqual(expect.any(Number));
+    expect(new RegExp('<td data-key="lc_difficulty">([^<]*)</td>').exec(html)?.[1]).toBe(fmt(s.lc_fit.coef.difficulty!));
+    expect(new RegExp('<td data-key="lc_win_rate">([^<]*)</td>').exec(html)?.[1]).toBe(fmt(s.lc_win_rate));
+    expect(html).toContain('+ instruction difficulty, L2 penalty');
   });
 });

@@ -21,6 +21,7 @@ const Verdict = z.enum(['a', 'b', 'tie']).nullable();
 const JudgeRow = z.looseObject({
   instruction: z.string(), output: z.string(), reference: z.string(),
   verdict_model_first: Verdict, verdict_model_second: Verdict, preference: z.number().min(0).max(1).nullable(), error: z.string().nullable(),
+  difficulty: z.number().optional(),
 });
 
 export type ReportSource =
@@ -114,8 +115,8 @@ function loadJudge(dir: string): ReportSource {
     }
     const r = JudgeRow.safeParse(row);
     if (!r.success) throw new DataError(file, i + 1, fieldPath(r.error.issues[0].path), r.error.issues[0].message, hint);
-    const { instruction, output, reference, verdict_model_first: v0, verdict_model_second: v1, preference, error } = r.data;
-    items.push({ instruction, output, reference });
+    const { instruction, output, reference, verdict_model_first: v0, verdict_model_second: v1, preference, error, difficulty } = r.data;
+    items.push({ instruction, output, reference, ...(difficulty === undefined ? {} : { difficulty }) });
     results.push({ verdicts: [v0, v1], preference, error });
   });
   if (items.length === 0) throw new DataError(file, null, null, 'has no rows', hint);
