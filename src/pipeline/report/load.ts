@@ -74,6 +74,24 @@ function loadDemo(dir: string): ReportSource {
   return { kind: 'demo', dir, results: parsed.data };
 }
 
+/** The rows of a JSONL file, each checked against `schema`; a problem names the file, the line and the field. */
+function readJsonLines<T>(file: string, schema: z.ZodType<T>, jsonHint: (line: number) => string, schemaHint: string): T[] {
+  const rows: T[] = [];
+  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(file, i + 1, null, `not valid JSON (${(e as Error).message})`, jsonHint(i + 1));
+    }
+    const r = schema.safeParse(row);
+    if (!r.success) throw new DataError(file, i + 1, fieldPath(r.error.issues[0].path), r.error.issues[0].message, schemaHint);
+    rows.push(r.data);
+  });
+  return rows;
+}
+
 function loadTrain(dir: string): ReportSource {
   const hint = `a run directory is written by "ual train --out ${dir}"; it holds ${TRAIN_CONFIG_FILE} and ${METRICS_FILE}`;
   for (const f of [TRAIN_CONFIG_FILE, METRICS_FILE]) {
@@ -83,19 +101,8 @@ function loadTrain(dir: string): ReportSource {
   const config = readJson(cfgFile, hint);
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new DataError(cfgFile, null, null, 'is not a JSON object', hint);
   const file = path.join(dir, METRICS_FILE);
-  const steps: StepRow[] = [];
-  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (e) {
-      throw new DataError(file, i + 1, null, `not valid JSON (${(e as Error).message})`, `each line is one step's metrics as written by "ual train"; remove or fix line ${i + 1}`);
-    }
-    const r = StepRow.safeParse(row);
-    if (!r.success) throw new DataError(file, i + 1, fieldPath(r.error.issues[0].path), r.error.issues[0].message, 'each line needs numbers "step", "loss" and "lr", as "ual train" writes them');
-    steps.push(r.data);
-  });
+  const steps = readJsonLines(file, StepRow, (line) => `each line is one step's metrics as written by "ual train"; remove or fix line ${line}`,
+    'each line needs numbers "step", "loss" and "lr", as "ual train" writes them');
   if (steps.length === 0) throw new DataError(file, null, null, 'has no steps', 'the run has not finished an optimizer step yet; report it after training');
   return { kind: 'train', dir, config: config as Record<string, unknown>, steps };
 }
@@ -103,22 +110,10 @@ function loadTrain(dir: string): ReportSource {
 function loadJudge(dir: string): ReportSource {
   const file = path.join(dir, JUDGE_ROWS_FILE);
   const hint = `${JUDGE_ROWS_FILE} is written by "ual eval judge --out ${file}": one row per instruction; rerun it (verdicts are cached) or fix the line`;
-  const items: JudgeItem[] = [];
-  const results: ItemJudgement[] = [];
-  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (e) {
-      throw new DataError(file, i + 1, null, `not valid JSON (${(e as Error).message})`, hint);
-    }
-    const r = JudgeRow.safeParse(row);
-    if (!r.success) throw new DataError(file, i + 1, fieldPath(r.error.issues[0].path), r.error.issues[0].message, hint);
-    const { instruction, output, reference, verdict_model_first: v0, verdict_model_second: v1, preference, error, difficulty } = r.data;
-    items.push({ instruction, output, reference, ...(difficulty === undefined ? {} : { difficulty }) });
-    results.push({ verdicts: [v0, v1], preference, error });
-  });
+  const rows = readJsonLines(file, JudgeRow, () => hint, hint);
+  const items: JudgeItem[] = rows.map(({ instruction, output, reference, difficulty }) =>
+    ({ instruction, output, reference, ...(difficulty === undefined ? {} : { difficulty }) }));
+  const results: ItemJudgement[] = rows.map((r) => ({ verdicts: [r.verdict_model_first, r.verdict_model_second], preference: r.preference, error: r.error }));
   if (items.length === 0) throw new DataError(file, null, null, 'has no rows', hint);
   return { kind: 'judge', dir, items, results };
 }
