@@ -103,8 +103,10 @@ const judge = tableCommand({
     oneWayToAsk('eval judge', given);
     const r = await withBars((update) => judgeWinRate(o, update));
     const s = r.summary;
+    // the LC fit has no standard error with fewer instructions than coefficients
+    const lcSe = Number.isFinite(s.lc_standard_error) ? s.lc_standard_error.toFixed(2) : 'n/a';
     finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE), length-controlled ${s.lc_win_rate.toFixed(2)}% ± ` +
-      `${s.lc_standard_error.toFixed(2)} over ${s.n} instructions ` +
+      `${lcSe} over ${s.n} instructions ` +
       `(${s.wins} won, ${s.ties} tied, ${s.losses} lost, ${s.failed} failed); avg length ${s.avg_length.model} vs ${s.avg_length.reference} chars; ` +
       `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
     checkJudged(r, o.allowFailures);

@@ -2,6 +2,7 @@
 // judge's preference for the model over the reference, with the length difference as a covariate; the LC win rate is
 // the model's fitted preference at zero length difference. Fit by Newton's method in float64; SE by the delta method.
 import { UsageError } from '../errors.js';
+import { sd } from '../util/stats.js';
 
 /** One judged instruction: the model's preference in [0, 1] (ties count half) and both outputs' lengths. */
 export interface LcPair {
@@ -75,8 +76,7 @@ export function lengthControlledWinRate(pairs: readonly LcPair[], C = LC_C): LcF
     throw new UsageError('the length-controlled fit needs an instruction difficulty for every judged pair or for none');
   }
   const delta = pairs.map((p) => p.modelLength - p.referenceLength);
-  const dm = delta.reduce((a, b) => a + b, 0) / n;
-  const scale = n > 1 ? Math.sqrt(delta.reduce((a, d) => a + (d - dm) ** 2, 0) / (n - 1)) : 0; // pandas .std()
+  const scale = sd(delta); // pandas' .std(), as AlpacaEval standardises; 0 for one pair
   const useLength = scale > 0;
 
   // design matrix X (n, k): [model, length?, difficulty?]; X0 is X with the length column at 0

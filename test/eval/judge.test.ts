@@ -189,7 +189,8 @@ describe('ual eval judge against a local server', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[UAL_JUDGE_FAILED] 1 of 2 instructions could not be judged');
     expect(r.stderr).toContain('(first: [UAL_JUDGE_HTTP] gave up after 2 attempts; last: HTTP 503 gone; [UAL_JUDGE_HTTP] gave up');
-    expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100 });
+    expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100, lc_standard_error: null });
+    expect(r.stderr).toMatch(/length-controlled 9\d\.\d\d% ± n\/a over 1 instructions/); // one instruction: no SE for the fit
     const ok = await ual([...args, '--allow-failures']);
     expect(ok.code).toBe(0);
     expect(lastJson(ok)).toMatchObject({ n: 1, failed: 1, cached: 2 }); // item 0's two verdicts came from the cache
