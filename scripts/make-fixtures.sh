@@ -60,3 +60,6 @@ echo "fixtures written to $OUT by: bash scripts/make-fixtures.sh ($(/usr/bin/pyt
 
 # Teacher smoothing (issue 13): its own script, runnable alone (it only rewrites $OUT/teacher)
 OUT=$OUT PY=$PY REF=$REF bash scripts/make-teacher-fixtures.sh
+
+# Length-controlled win rate (issue 14): its own script, runnable alone (it only rewrites fixtures/lc)
+PY=$PY bash scripts/make-lc-fixtures.sh

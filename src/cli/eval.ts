@@ -95,13 +95,18 @@ const judge = tableCommand({
   summary: 'AlpacaEval-style win rate against reference outputs, by an LLM judge',
   head: 'usage: ual eval judge (--model DIR | --predictions FILE) --references FILE --judge NAME [options]\n\n' +
     'The win rate against reference outputs (alpaca_eval/reference_*.json), each pair judged both ways round by an\n' +
-    'OpenAI-compatible judge; ties count half. Verdicts are cached: a rerun asks only what is missing.',
-  options: flags({ ...JUDGE_FLAGS, ...jsonFlag('{"win_rate", "standard_error", "n", "wins", "ties", "losses", ...}') }),
+    'OpenAI-compatible judge; ties count half. Verdicts are cached: a rerun asks only what is missing. Beside it, the\n' +
+    'length-controlled win rate (AlpacaEval 2.0): the win rate a logistic model of the verdicts predicts at zero length\n' +
+    'difference between output and reference. --out DIR/judge.jsonl lets `ual report DIR` show both.',
+  options: flags({ ...JUDGE_FLAGS, ...jsonFlag('{"win_rate", "standard_error", "lc_win_rate", "lc_standard_error", "avg_length", "n", "wins", ...}') }),
   async run(o, { given }) {
     oneWayToAsk('eval judge', given);
     const r = await withBars((update) => judgeWinRate(o, update));
     const s = r.summary;
-    finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE) over ${s.n} instructions ` +
+    // the LC fit has no standard error with fewer instructions than coefficients
+    const lcSe = Number.isFinite(s.lc_standard_error) ? s.lc_standard_error.toFixed(2) : 'n/a';
+    finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE), length-controlled ${s.lc_win_rate.toFixed(2)}% ± ` +
+      `${lcSe} over ${s.n} instructions ` +
       `(${s.wins} won, ${s.ties} tied, ${s.losses} lost, ${s.failed} failed); avg length ${s.avg_length.model} vs ${s.avg_length.reference} chars; ` +
       `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
     checkJudged(r, o.allowFailures);

@@ -12,7 +12,9 @@ Writes one HTML file (inline CSS and SVG charts; no scripts, nothing loaded from
   a "ual demo" folder (results.json)   results per method with 95% intervals over seeds, paired differences,
                                        every run, loss curves, epsilon histogram, per-task-type bars, token
                                        clusters, elicitation quality, configuration and versions
-  a "ual train --out" run folder       loss and learning-rate curves, the resolved options (train_config.json)`;
+  a "ual train --out" run folder       loss and learning-rate curves, the resolved options (train_config.json)
+  judge.jsonl in a folder (from        raw and length-controlled win rate with standard errors, average lengths,
+    "ual eval judge --out DIR/judge.jsonl", alone or beside the above)  the fitted length effect`;
 
 export const command: Command = tableCommand({
   name: NAME,

@@ -13,3 +13,4 @@ export * from './calibration.js';
 export * from './linalg.js';
 export * from './clusters.js';
 export * from './speed.js';
+export * from './lc.js';

@@ -1,7 +1,8 @@
 // AlpacaEval-style pairwise judging: every (model output, reference output) pair is judged twice, once in each
 // order, so a judge's preference for the first (or second) slot cancels out; ties count half; the win rate comes
-// with its standard error and the average output lengths (length is the judge bias AlpacaEval 2 corrects for).
+// with its standard error, the average output lengths and AlpacaEval 2.0's length-controlled win rate (./lc.ts).
 import { RowFailure, UalError } from '../errors.js';
+import { LC_C, lengthControlledWinRate } from './lc.js';
 import { mean, round, sem } from '../util/stats.js';
 
 /** Bump when the prompt or the parsing changes: it is part of every cache key. */
@@ -45,6 +46,8 @@ export interface JudgeItem {
   /** the evaluated model's output */
   output: string;
   reference: string;
+  /** the instruction's difficulty (AlpacaEval's instruction_difficulty), a covariate of the length-controlled fit */
+  difficulty?: number;
 }
 
 /** 0 = the model's output shown as (a), 1 = shown as (b). */
@@ -111,6 +114,12 @@ export interface JudgeSummary {
   /** judgements that did not change when the outputs swapped places */
   consistent: number;
   avg_length: { model: number; reference: number };
+  /** percent: the win rate the judge would give at zero length difference (AlpacaEval 2.0's LC win rate, ./lc.ts) */
+  lc_win_rate: number;
+  /** percent: its standard error (delta method, sandwich covariance over the instructions) */
+  lc_standard_error: number;
+  /** the fitted model: coefficients of the model term, tanh(length difference / length_scale) and the difficulty when given */
+  lc_fit: { coef: { model: number; length: number; difficulty?: number }; length_scale: number; C: number };
 }
 
 /** Characters, as AlpacaEval's avg_length counts them. */
@@ -127,6 +136,10 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
     for (const v of [v0, v1]) if (v !== 'tie') { decided++; if (v === 'a') first++; }
     if (orderScore(v0, 0) === orderScore(v1, 1)) consistent++;
   }
+  const lc = lengthControlledWinRate(ok.map(({ r, i }) => ({
+    preference: r.preference!, modelLength: chars(items[i].output), referenceLength: chars(items[i].reference), difficulty: items[i].difficulty,
+  })));
+  const coef = Object.fromEntries(Object.entries(lc.coef).map(([k, v]) => [k, round(v, 6)])) as JudgeSummary['lc_fit']['coef'];
   return {
     n: prefs.length,
     win_rate: round(100 * mean(prefs), 4),
@@ -141,6 +154,9 @@ export function summarizeJudge(items: readonly JudgeItem[], results: readonly It
       model: round(mean(ok.map(({ i }) => chars(items[i].output))), 1),
       reference: round(mean(ok.map(({ i }) => chars(items[i].reference))), 1),
     },
+    lc_win_rate: round(lc.win_rate, 4),
+    lc_standard_error: round(lc.standard_error, 4),
+    lc_fit: { coef, length_scale: round(lc.length_scale, 4), C: LC_C },
   };
 }
 

@@ -1,6 +1,7 @@
 // Reading evaluation files: math rows (GSM8K / MetaMathQA, or any dataset row, read by the one row parser in
-// src/data/formats.ts), predictions, multiple-choice rows, judge references, and any dataset row turned into scored
-// token sequences. Every problem is a DataError naming file, line and field.
+// src/data/formats.ts), predictions, multiple-choice rows, judge references and instruction difficulties, and any
+// dataset row turned into scored token sequences. Every problem is a DataError naming file, line and field.
+import fs from 'node:fs';
 import { readJsonRows, type JsonObject } from '../data/jsonl.js';
 import { DataError, DataFileError, UalError } from '../errors.js';
 import { loadTextDataset } from '../data/dataset.js';
@@ -189,6 +190,54 @@ export function readReferences(file: string, limit?: number): Promise<ReferenceR
     generator: typeof row.generator === 'string' ? row.generator : null,
     line,
   }));
+}
+
+const DIFFICULTY_HINT = 'give AlpacaEval\'s instruction_difficulty.csv ("index,instruction_difficulty" rows, index 0.. in the ' +
+  'references\' order) or a JSON array with one number per reference';
+
+/**
+ * One difficulty per reference, in the references' order (the first `n`; all of them must be there, and without
+ * --limit no more): AlpacaEval's instruction_difficulty.csv, or a JSON array of numbers.
+ */
+export function readDifficulty(file: string, n: number, limited: boolean): number[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataFileError(file, `cannot be read (${(e as Error).message})`, DIFFICULTY_HINT);
+  }
+  const values: number[] = [];
+  const put = (i: number, v: unknown, line: number | null, field: string | null) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new DataError(file, line, field, `is not a finite number (${JSON.stringify(v)})`, DIFFICULTY_HINT);
+    values[i] = v;
+  };
+  if (/^\s*\[/.test(text)) {
+    let arr: unknown[];
+    try {
+      arr = JSON.parse(text) as unknown[];
+    } catch (e) {
+      throw new DataFileError(file, `is not valid JSON (${(e as Error).message})`, DIFFICULTY_HINT);
+    }
+    arr.forEach((v, i) => put(i, v, null, `[${i}]`));
+  } else {
+    text.split('\n').forEach((raw, k) => {
+      const line = raw.trim();
+      if (k === 0 || !line) return; // the header
+      const cells = line.split(',');
+      const index = Number(cells[0]);
+      if (cells.length !== 2 || !Number.isInteger(index) || index < 0) {
+        throw new DataError(file, k + 1, null, `is not "index,difficulty" (${JSON.stringify(line.slice(0, 60))})`, DIFFICULTY_HINT);
+      }
+      const v = cells[1].trim();
+      put(index, v !== '' && Number.isFinite(Number(v)) ? Number(v) : v, k + 1, null);
+    });
+  }
+  const missing = Array.from({ length: n }, (_, i) => i).find((i) => values[i] === undefined);
+  if (missing !== undefined) throw new DataFileError(file, `has no difficulty for reference ${missing} (of ${n})`, DIFFICULTY_HINT);
+  if (!limited && values.length !== n) {
+    throw new DataFileError(file, `has ${values.length} difficulties for ${n} references`, 'give the difficulties of exactly these references, in their order');
+  }
+  return values.slice(0, n);
 }
 
 // ---- any dataset row -> a scored token sequence ----

@@ -8,7 +8,7 @@ import { cutAtStop, generateAll, stopStrings } from '../eval/generate.js';
 import { cachedAsk, judgeItems, summarizeJudge, JUDGE_PROMPT_ID, type ItemJudgement, type JudgeItem, type JudgeSummary } from '../eval/judge.js';
 import { ANSWER_STOPS } from '../eval/math.js';
 import { promptEncoder } from '../eval/prompts.js';
-import { alignPredictions, readPredictions, readReferences } from '../eval/rows.js';
+import { alignPredictions, readDifficulty, readPredictions, readReferences } from '../eval/rows.js';
 import { cacheBeside, cacheKey, ElicitCache, JUDGE_CACHE_FILE } from '../uncertainty/cache.js';
 import { CLIENT_FLAGS, clientSettings, JudgeClient } from '../uncertainty/client.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -27,6 +27,7 @@ export const JUDGE_FLAGS = flags({
   allowFailures: { flag: 'allow-failures', kind: 'bool', help: 'report the win rate over the judged instructions and exit 0 when some failed' },
   outputs: { flag: 'outputs', kind: 'string', arg: 'FILE', help: 'with --model: save the generated outputs (AlpacaEval format)' },
   limit: { flag: 'limit', kind: 'int', min: 1, help: 'only the first N references' },
+  difficulty: { flag: 'difficulty', kind: 'string', arg: 'FILE', exists: true, help: 'instruction difficulties for the length-controlled fit (AlpacaEval\'s instruction_difficulty.csv, or a JSON array)' },
   out: { flag: 'out', kind: 'string', arg: 'FILE', help: 'one row per instruction: both verdicts, the preference, the error' },
   ...generationFlags(512),
 });
@@ -72,7 +73,8 @@ export async function judgeWinRate(o: Values<typeof JUDGE_FLAGS>, onProgress?: E
       writeFileAtomic(o.outputs, JSON.stringify(refs.map((r, i) => ({ instruction: r.instruction, output: outputs[i], generator })), null, 2) + '\n');
     }
   }
-  const items: JudgeItem[] = refs.map((r, i) => ({ instruction: r.instruction, output: outputs[i], reference: r.output }));
+  const difficulty = o.difficulty === undefined ? undefined : readDifficulty(o.difficulty, refs.length, o.limit !== undefined);
+  const items: JudgeItem[] = refs.map((r, i) => ({ instruction: r.instruction, output: outputs[i], reference: r.output, difficulty: difficulty?.[i] }));
 
   const out = o.out;
   const cachePath = o.cache ?? cacheBeside(out, JUDGE_CACHE_FILE);
@@ -104,7 +106,7 @@ export async function judgeWinRate(o: Values<typeof JUDGE_FLAGS>, onProgress?: E
     await writeRows(out, items.map((it, i) => ({
       instruction: it.instruction, output: it.output, reference: it.reference,
       verdict_model_first: results[i].verdicts[0], verdict_model_second: results[i].verdicts[1],
-      preference: results[i].preference, error: results[i].error,
+      preference: results[i].preference, error: results[i].error, ...(difficulty ? { difficulty: difficulty[i] } : {}),
     })));
   }
   return {

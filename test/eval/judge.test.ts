@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { orderScore, parseVerdict, summarizeJudge, type ItemJudgement } from '../../src/eval/judge.js';
+import { lengthControlledWinRate, LC_C } from '../../src/eval/lc.js';
 import { readReferences } from '../../src/eval/rows.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { initConfigJson, initModel } from '../../src/models/index.js';
@@ -41,6 +42,16 @@ describe('verdicts and win rate', () => {
     expect(s.standard_error).toBeCloseTo((100 * 0.3818813079) / Math.sqrt(3), 3);
     expect(s.first_position_rate).toBeCloseTo(4 / 5, 6); // decided: a, b | a, a | a -> 4 of 5 chose slot (a)
     expect(s.avg_length).toEqual({ model: 2.7, reference: 2.7 }); // (4 + 2 + 2) / 3 and (2 + 2 + 4) / 3, one decimal
+    // the LC win rate: the fit on the three judged pairs (length differences +2, 0, -2), rounded as reported
+    const lc = lengthControlledWinRate([
+      { preference: 1, modelLength: 4, referenceLength: 2 }, { preference: 0.5, modelLength: 2, referenceLength: 2 },
+      { preference: 0.25, modelLength: 2, referenceLength: 4 },
+    ]);
+    expect(s.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(s.lc_standard_error).toBe(Math.round(lc.standard_error * 1e4) / 1e4);
+    expect(s.lc_fit).toEqual({ coef: { model: Math.round(lc.coef.model * 1e6) / 1e6, length: Math.round(lc.coef.length * 1e6) / 1e6 }, length_scale: 2, C: LC_C });
+    expect(lc.coef.length).toBeGreaterThan(0); // the longer output won
+    expect(s.lc_win_rate).toBeCloseTo(62.6252, 4); // a fit through (+1, 1), (0, 0.5), (-1, 0.25) in tanh units: not the raw 58.3
   });
 });
 
@@ -118,6 +129,10 @@ describe('ual eval judge against a local server', () => {
     expect(j.first_position_rate).toBeCloseTo(5 / 8, 6);
     expect(j.avg_length.model).toBeCloseTo(ITEMS.reduce((s, i) => s + i.output.length, 0) / 5, 1);
     expect(j).toMatchObject({ requests: 13, retries: 2, cached: 0 });
+    const lc = lengthControlledWinRate(ITEMS.map((it, i) => ({ preference: [1, 0, 1, 0.5, 0.5][i], modelLength: it.output.length, referenceLength: it.reference.length })));
+    expect(j.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(j.lc_standard_error).toBe(Math.round(lc.standard_error * 1e4) / 1e4);
+    expect(r.stderr).toContain(`judge: win rate 60.00% ± ${j.standard_error.toFixed(2)} (SE), length-controlled ${j.lc_win_rate.toFixed(2)}% ± ${j.lc_standard_error.toFixed(2)} over 5 instructions`);
 
     // every item was asked in both orders, the model's output once as (a) and once as (b)
     for (let i = 0; i < 5; i++) {
@@ -134,7 +149,34 @@ describe('ual eval judge against a local server', () => {
     const again = await ual(args);
     expect(again.code, again.stderr).toBe(0);
     expect(judge.log.length).toBe(before); // everything from the cache
-    expect(lastJson(again)).toMatchObject({ win_rate: j.win_rate, standard_error: j.standard_error, requests: 0, cached: 10 });
+    expect(lastJson(again)).toMatchObject({ win_rate: j.win_rate, standard_error: j.standard_error, lc_win_rate: j.lc_win_rate, requests: 0, cached: 10 });
+  });
+
+  test('--difficulty: the fit gains the instruction difficulty term, the rows carry each difficulty', async () => {
+    judge = await startJudge(script);
+    const { refs, preds } = files(ITEMS, 'difficulty');
+    const diff = path.join(dir, 'instruction_difficulty.csv');
+    const d = [0.5, -1.25, 0.75, 0, 2];
+    fs.writeFileSync(diff, 'index,instruction_difficulty\n' + d.map((v, i) => `${i},${v}`).join('\n') + '\n');
+    const out = path.join(dir, 'difficulty.jsonl');
+    const r = await ual(['--predictions', preds, '--references', refs, '--judge', 'judge-model', '--base-url', judge.url, '--retry-base', '0.01',
+      '--difficulty', diff, '--out', out, '--cache', path.join(dir, 'difficulty-cache.sqlite'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    const lc = lengthControlledWinRate(ITEMS.map((it, i) => ({
+      preference: [1, 0, 1, 0.5, 0.5][i], modelLength: it.output.length, referenceLength: it.reference.length, difficulty: d[i],
+    })));
+    expect(j.lc_win_rate).toBe(Math.round(lc.win_rate * 1e4) / 1e4);
+    expect(j.lc_fit.coef.difficulty).toBe(Math.round(lc.coef.difficulty! * 1e6) / 1e6);
+    expect(j.lc_fit.coef.difficulty).not.toBe(0);
+    expect(fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).difficulty)).toEqual(d);
+    // a file that does not cover the references stops before anything is asked
+    fs.writeFileSync(diff, 'index,instruction_difficulty\n0,1\n');
+    const before = judge.log.length;
+    const bad = await ual(['--predictions', preds, '--references', refs, '--judge', 'judge-model', '--base-url', judge.url, '--difficulty', diff]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${diff}: has no difficulty for reference 1 (of 5)`);
+    expect(judge.log.length).toBe(before);
   });
 
   test('an instruction that keeps failing: exit 1 naming it, the rest reported; --allow-failures exits 0', async () => {
@@ -147,7 +189,8 @@ describe('ual eval judge against a local server', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[UAL_JUDGE_FAILED] 1 of 2 instructions could not be judged');
     expect(r.stderr).toContain('(first: [UAL_JUDGE_HTTP] gave up after 2 attempts; last: HTTP 503 gone; [UAL_JUDGE_HTTP] gave up');
-    expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100 });
+    expect(lastJson(r)).toMatchObject({ n: 1, failed: 1, win_rate: 100, lc_standard_error: null });
+    expect(r.stderr).toMatch(/length-controlled 9\d\.\d\d% ± n\/a over 1 instructions/); // one instruction: no SE for the fit
     const ok = await ual([...args, '--allow-failures']);
     expect(ok.code).toBe(0);
     expect(lastJson(ok)).toMatchObject({ n: 1, failed: 1, cached: 2 }); // item 0's two verdicts came from the cache

@@ -1,8 +1,9 @@
 // Test input for `ual report`: a valid, internally consistent DemoResults (values from a seeded formula, the
-// intervals computed from them by the demo's own aggregate()) and a small training run folder.
+// intervals computed from them by the demo's own aggregate()), a small training run folder and judged pairs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { orderScore, type Verdict } from '../../src/eval/judge.js';
 import { aggregate } from '../../src/pipeline/demo/metrics.js';
 import { RESULTS_FORMAT, type DemoResults } from '../../src/pipeline/demo/results.js';
 
@@ -110,5 +111,31 @@ export function writeTrainDir(dir: string, steps = 25): string {
     tokens_per_s: 2000 + 10 * k, elapsed_s: 0.25 * (k + 1),
   }));
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
+  return dir;
+}
+
+/**
+ * `ual eval judge --out DIR/judge.jsonl` rows: a judge that prefers the longer side (the model writes longer on 2 of
+ * 3 instructions), so the raw win rate sits above the length-controlled one; the last row failed. With
+ * `withDifficulty` each row carries an instruction difficulty, as `ual eval judge --difficulty` writes it.
+ */
+export function writeJudgeDir(dir: string, n = 48, withDifficulty = false): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const rows = Array.from({ length: n }, (_, i) => {
+    const refLen = 200 + 10 * (i % 7);
+    const outLen = i % 3 === 0 ? refLen - 40 - 5 * (i % 5) : refLen + 60 + 9 * (i % 11);
+    const longer = outLen > refLen;
+    // model shown first ('a' = the model), then second ('b' = the model); a seeded tie or upset now and then
+    const v0: Verdict = noise(i) > 0.35 ? 'tie' : (longer !== noise(i + 50) > 0.3 ? 'a' : 'b');
+    const v1: Verdict = noise(i + 7) > 0.4 ? 'tie' : (longer !== noise(i + 90) > 0.3 ? 'b' : 'a');
+    const failed = i === n - 1;
+    return {
+      instruction: `Task ${i}: say something <${i}>`, output: 'o'.repeat(outLen), reference: 'r'.repeat(refLen),
+      verdict_model_first: v0, verdict_model_second: failed ? null : v1,
+      preference: failed ? null : (orderScore(v0, 0) + orderScore(v1, 1)) / 2, error: failed ? '[UAL_JUDGE_HTTP] gave up' : null,
+      ...(withDifficulty ? { difficulty: noise(i + 300) } : {}),
+    };
+  });
+  fs.writeFileSync(path.join(dir, 'judge.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return dir;
 }

@@ -78,7 +78,8 @@ describe('loadReportInput', () => {
     fs.mkdirSync(empty);
     const e = failure(empty);
     expect(e.code).toBe('UAL_DATA_BAD_FILE');
-    expect(e.message).toBe(`${empty} holds neither results.json (from "ual demo") nor metrics.jsonl + train_config.json (from "ual train --out")`);
+    expect(e.message).toBe(`${empty} holds neither results.json (from "ual demo") nor metrics.jsonl + train_config.json (from "ual train --out")` +
+      ' nor judge.jsonl (from "ual eval judge --out")');
     expect(failure(path.join(dir, 'nope')).message).toBe(`${path.join(dir, 'nope')} does not exist`);
   });
 });

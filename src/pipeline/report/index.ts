@@ -1,8 +1,9 @@
-// `ual report`: one self-contained HTML file (inline CSS and SVG, no scripts, nothing fetched) from demo results
-// and training runs, so results can be read, mailed or archived as a single file.
+// `ual report`: one self-contained HTML file (inline CSS and SVG, no scripts, nothing fetched) from demo results,
+// training runs and judged pairs, so results can be read, mailed or archived as a single file.
 import { writeFileAtomic } from '../../util/atomic.js';
 import { esc } from '../../util/escape.js';
 import { demoSection } from './demo-section.js';
+import { judgeSection } from './judge-section.js';
 import { loadReportInput, type ReportSource } from './load.js';
 import { trainSection } from './train-section.js';
 
@@ -34,9 +35,10 @@ export async function renderReport(sources: ReportSource[]): Promise<string> {
   const toc: string[] = [];
   for (const [i, s] of sources.entries()) {
     const id = `s${i + 1}`;
-    const html = s.kind === 'demo' ? await demoSection(s.results, s.dir, id) : await trainSection(s.config, s.steps, s.dir, id);
+    const html = s.kind === 'demo' ? await demoSection(s.results, s.dir, id)
+      : s.kind === 'train' ? await trainSection(s.config, s.steps, s.dir, id) : judgeSection(s.items, s.results, s.dir, id);
     body.push(`<section>\n${html}\n</section>`);
-    toc.push(`<li><a href="#${id}">${s.kind === 'demo' ? 'ual demo' : 'training run'}: ${esc(s.dir)}</a></li>`);
+    toc.push(`<li><a href="#${id}">${{ demo: 'ual demo', train: 'training run', judge: 'judge win rate' }[s.kind]}: ${esc(s.dir)}</a></li>`);
   }
   return ['<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
