@@ -224,8 +224,9 @@ export class Batcher {
       const status = r.response?.status_code;
       if (status === 200 && isCompletion(r.response?.body)) { results.push({ id: r.custom_id, body: JSON.stringify(r.response!.body) }); return; }
       const body = r.response?.body as { error?: { message?: string } } | undefined;
-      const why = r.error?.message ?? body?.error?.message ?? (status ? `HTTP ${status}` : 'no answer');
-      results.push({ id: r.custom_id, error: this.api.scrub(`${r.error?.code ? `${r.error.code}: ` : ''}${why}`.slice(0, 300)) });
+      const why = r.error ? `${r.error.code ?? 'error'}: ${r.error.message ?? ''}`
+        : `HTTP ${status ?? '?'}${body?.error?.message ? `: ${body.error.message}` : ''}`;
+      results.push({ id: r.custom_id, error: this.api.scrub(why.slice(0, 300)) });
     };
     if (b.output_file_id) await this.api.lines(b.output_file_id, read);
     if (b.error_file_id) await this.api.lines(b.error_file_id, read);
