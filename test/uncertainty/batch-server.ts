@@ -112,8 +112,8 @@ export async function startBatchServer(o: BatchServerOptions): Promise<BatchServ
       return;
     }
     if (b.status === 'cancelling') { finish(b, 'cancelled', b.plan.partial ?? 0); return; }
-    if (b.status !== 'in_progress' || o.hold) return;
-    if (b.polls <= 1 + (o.progressPolls ?? 1)) {
+    if (b.status !== 'in_progress') return;
+    if (o.hold || b.polls <= 1 + (o.progressPolls ?? 1)) {
       b.request_counts = { total: b.lines.length, completed: Math.floor(b.lines.length / 2), failed: 0 };
       return;
     }
