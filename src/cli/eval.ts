@@ -5,7 +5,8 @@ import type { MathTask } from '../eval/math.js';
 import {
   CALIBRATION_FLAGS, evaluateCalibration, evaluateMath, evaluateMc, evaluatePpl, GENERATION_ONLY, MATH_FLAGS, MC_FLAGS, PPL_FLAGS,
 } from '../pipeline/evaluate.js';
-import { checkJudged, JUDGE_FLAGS, judgeWinRate } from '../pipeline/judge.js';
+import { checkJudged, JUDGE_FLAGS, judgeBatchStatus, judgeWinRate } from '../pipeline/judge.js';
+import { formatBatchStatus } from '../uncertainty/batch/options.js';
 import { flags } from '../util/options.js';
 import { finish, groupCommand, jsonFlag, tableCommand, type Command } from './command.js';
 import { stagedProgress } from './progress.js';
@@ -99,11 +100,16 @@ const judge = tableCommand({
   options: flags({ ...JUDGE_FLAGS, ...jsonFlag('{"win_rate", "standard_error", "n", "wins", "ties", "losses", ...}') }),
   async run(o, { given }) {
     oneWayToAsk('eval judge', given);
+    if (o.batchStatus) {
+      const st = await judgeBatchStatus(o);
+      return finish(formatBatchStatus(st), st, o.json);
+    }
     const r = await withBars((update) => judgeWinRate(o, update));
     const s = r.summary;
     finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE) over ${s.n} instructions ` +
       `(${s.wins} won, ${s.ties} tied, ${s.losses} lost, ${s.failed} failed); avg length ${s.avg_length.model} vs ${s.avg_length.reference} chars; ` +
-      `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
+      (s.batch ? `${s.batch.requests} requests in ${s.batch.batches} new batches (${s.batch.failed} unanswered), ${s.requests} online` : `${s.requests}`) +
+      ` requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
     checkJudged(r, o.allowFailures);
     return 0;
   },
