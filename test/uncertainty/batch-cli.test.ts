@@ -70,10 +70,11 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 /** The key went to the server as a bearer token and nowhere else: no file under the run's directory holds it. */
-function keyNowhere(runDir: string, runs: Ran[]): void {
+function keyNowhere(runDir: string, runs: Ran[], inputs: boolean): void {
   expect(server!.log.every((l) => l.auth === `Bearer ${KEY}`)).toBe(true);
   const files = allFiles(runDir);
-  expect(files.some((f) => f.endsWith('.jsonl') && f.includes('.batches'))).toBe(true); // the batch input files are there
+  // the batch input files are there until their batch is harvested
+  expect(files.some((f) => f.endsWith('.jsonl') && f.includes('.batches'))).toBe(inputs);
   for (const f of files) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
   for (const r of runs) expect(r.stdout + r.stderr).not.toContain(KEY);
 }
@@ -115,6 +116,7 @@ describe('ual elicit --batch (child process)', () => {
     expect(fs.existsSync(out)).toBe(false);
     const [batch] = [...s.batches.values()];
     expect(recorded(cache)).toEqual([{ batch_id: batch.id, input_file_id: batch.input_file_id, harvested: 0 }]);
+    keyNowhere(path.join(dir, 'kill'), [r1], true);
 
     const status = await start(['--cache', cache, '--base-url', s.url, '--batch-status', '--json']).done;
     expect(status.code, status.stderr).toBe(0);
@@ -137,7 +139,7 @@ describe('ual elicit --batch (child process)', () => {
     const r3 = await start(argv).done;
     expect(summaryOf(r3)).toMatchObject({ ok: true, cached: 40, scored: 0, requests: 0 });
     expect(s.log.length).toBe(n);
-    keyNowhere(path.join(dir, 'kill'), [r1, status, r2, r3]);
+    keyNowhere(path.join(dir, 'kill'), [r1, status, r2, r3], false);
   });
 
   it('SIGKILL as the batch is created (before its id came back) or right after the upload: one batch, paid once', async () => {
@@ -158,7 +160,7 @@ describe('ual elicit --batch (child process)', () => {
       expect(uploads, when).toBe(when === 'create' ? 1 : 2); // an upload whose id was lost is redone: uploads cost nothing
       expect([...s.paid.values()], when).toEqual(Array(15).fill(1));
       expect(fs.readFileSync(out, 'utf8').trimEnd().split('\n')).toHaveLength(15);
-      keyNowhere(path.join(dir, `kill-${when}`), [r1, r2]);
+      keyNowhere(path.join(dir, `kill-${when}`), [r1, r2], false);
       await s.close();
       server = null;
     }

@@ -62,12 +62,24 @@ describe('elicit --batch', () => {
     expect(s.chats).toHaveLength(0);
     expect(s.batches.size).toBe(1);
     expect([...s.paid.values()]).toEqual(Array(50).fill(1));
+    expect(fs.readdirSync(`${r.cache}.batches`)).toEqual([]); // the input file went once its batch was harvested
     const calls = s.log.length;
     const again = await elicit(o);
     expect(again).toMatchObject({ ok: true, cached: 50, scored: 0, requests: 0 });
     expect(s.log.length).toBe(calls);
     for (const f of allFiles(path.join(dir, 'basic'))) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
     expect(s.log.every((l) => l.auth === `Bearer ${KEY}`)).toBe(true);
+  });
+
+  it('--dry-run with --batch estimates at the batch price and sends nothing', async () => {
+    const s = await serve();
+    const input = dataset('dry.jsonl', 10);
+    const prices = { inPerM: 3, outPerM: 15 };
+    const online = await elicit(opts('dry', input, { dryRun: true, batch: undefined, prices }));
+    const batched = await elicit(opts('dry', input, { dryRun: true, prices }));
+    expect(online.estimate!.cost_usd).toBeCloseTo((online.estimate!.prompt_tokens * 3 + online.estimate!.completion_tokens * 15) / 1e6, 12);
+    expect(batched.estimate!.cost_usd).toBeCloseTo(online.estimate!.cost_usd! / 2, 12);
+    expect(s.log).toHaveLength(0);
   });
 
   it('partial failures and re-asks go online (--batch-retry online); output equals the online path for the same answers', async () => {

@@ -58,10 +58,6 @@ export class BatchApi {
     return this.call('poll', () => this.sdk.batches.retrieve(id));
   }
 
-  cancel(id: string): Promise<Batch> {
-    return this.call('cancel', () => this.sdk.batches.cancel(id));
-  }
-
   /** The batch a killed run created from our local batch, if it did: the metadata names it. */
   async findCreated(local: string, inputFileId: string): Promise<Batch | null> {
     return this.call('list', async () => {

@@ -181,7 +181,10 @@ export class Batcher {
   async settle(): Promise<void> {
     for (const b of this.store.batches(this.o.run)) {
       if (b.harvested) continue;
-      if (b.input_file_id === null) this.store.dropLocal(b.local);
+      if (b.input_file_id === null) {
+        this.store.dropLocal(b.local);
+        fs.rmSync(b.file, { force: true });
+      }
       else if (b.batch_id === null) await this.start(b.local, b.file, b.input_file_id);
     }
     const t0 = Date.now();
@@ -250,6 +253,9 @@ export class Batcher {
       for (const id of this.store.waiting(local)) { this.store.failed(id, this.api.scrub(ended)); this.stats.failed++; }
       this.store.update(local, { harvested: 1 });
     });
+    // its requests are answered or failed in the store now: the input file (as large as the data) has done its job
+    const row = this.store.batches(this.o.run).find((x) => x.local === local);
+    if (row) fs.rmSync(row.file, { force: true });
   }
 }
 
