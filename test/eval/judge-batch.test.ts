@@ -5,8 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { buildCli, runCli, type Ran } from '../helpers/cli.js';
+import { filesUnder } from '../helpers/files.js';
 import { startBatchServer, type Answer, type BatchServer } from '../uncertainty/batch-server.js';
 import { tmpDir } from './helpers.js';
+import { fairVerdict, ITEMS, judgeFiles } from './judge-fixture.js';
 
 const KEY = 'sk-judge-batch-test-abcdef987654';
 let bin: string;
@@ -27,38 +29,15 @@ afterEach(async () => { await server?.close(); server = null; });
 const ual = (args: string[]) => runCli(bin, ['eval', 'judge', ...args], { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined });
 const lastJson = (r: Ran) => JSON.parse(r.stdout.trim().split('\n').pop()!);
 
-const ITEMS = [
-  { instruction: 'Task item-0: explain rain', output: 'GOOD: clouds condense.', reference: 'meh' },
-  { instruction: 'Task item-1: name a fruit', output: 'meh', reference: 'GOOD: an apple' },
-  { instruction: 'Task item-2: count to 3', output: 'GOOD: 1 2 3', reference: 'meh' },
-  { instruction: 'Task item-3: say hi', output: 'TIE hi', reference: 'TIE hello' },
-  { instruction: 'Task item-4 BIAS: pick', output: 'x', reference: 'y' },
-];
-
-/** Prefers the output saying GOOD, ties TIE pairs, picks (a) on BIAS; item 3's first reply is unreadable. */
+/** The fair judge of the fixture, except that item 3's first reply is unreadable. */
 function judgeScript(): (b: { messages: Array<{ role: string; content: string }> }, item: number | null) => Answer {
   let item3 = 0;
-  return (b, item) => {
-    const u = b.messages.find((m) => m.role === 'user')!.content;
-    const [, instruction, a, bb] = /## Instruction\n([\s\S]*?)\n\n## Output \(a\)\n([\s\S]*?)\n\n## Output \(b\)\n([\s\S]*?)\n\nReply with/.exec(u)!;
-    if (item === 3 && item3++ === 0) return { content: 'Hmm, both have merits.' };
-    if (instruction.includes('BIAS')) return { content: 'Output (a)' };
-    if (a.includes('TIE') && bb.includes('TIE')) return { content: 'Tie' };
-    return { content: a.includes('GOOD') ? 'Output (a)' : 'Output (b)' };
-  };
-}
-
-function files(): { refs: string; preds: string } {
-  const refs = path.join(dir, 'refs.json');
-  const preds = path.join(dir, 'preds.json');
-  fs.writeFileSync(refs, JSON.stringify(ITEMS.map((i) => ({ dataset: 'test', instruction: i.instruction, output: i.reference, generator: 'ref' })), null, 1));
-  fs.writeFileSync(preds, JSON.stringify(ITEMS.map((i) => ({ instruction: i.instruction, output: i.output, generator: 'mine' })), null, 1));
-  return { refs, preds };
+  return (b, item) => ({ content: item === 3 && item3++ === 0 ? 'Hmm, both have merits.' : fairVerdict(b) });
 }
 
 describe('ual eval judge --batch', () => {
   test('one batch of both orders; the re-ask online; the online path\'s numbers and verdicts; paid once; the rerun sends nothing', async () => {
-    const { refs, preds } = files();
+    const { refs, preds } = judgeFiles(dir, ITEMS, 'batch');
     const base = (name: string, url: string) => ['--predictions', preds, '--references', refs, '--judge', 'judge-model', '--base-url', url,
       '--retry-base', '0.01', '--out', path.join(dir, name, 'verdicts.jsonl'), '--json'];
 
@@ -94,8 +73,7 @@ describe('ual eval judge --batch', () => {
     expect(lastJson(status).batches).toMatchObject([{ run: 'judge', status: 'completed', requests: 10, completed: 10, harvested: true }]);
 
     expect(s.log.every((l) => l.auth === `Bearer ${KEY}`)).toBe(true);
-    const all = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(path.join(d, e.name)) : [path.join(d, e.name)]));
-    for (const f of all(path.join(dir, 'batch'))) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
+    for (const f of filesUnder(path.join(dir, 'batch'))) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
     for (const x of [r, again, status]) expect(x.stdout + x.stderr).not.toContain(KEY);
   });
 });

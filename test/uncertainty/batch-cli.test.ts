@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { elicit } from '../../src/uncertainty/elicit.js';
 import { buildCli, startCli, type Ran } from '../helpers/cli.js';
+import { filesUnder } from '../helpers/files.js';
 import { startBatchServer, type Answer, type BatchServer } from './batch-server.js';
 
 const KEY = 'sk-batch-cli-0a1b2c3d4e5f-TOPSECRET';
@@ -48,9 +49,6 @@ function args(name: string, input: string, extra: string[] = []): { out: string;
 
 const summaryOf = (r: Ran) => JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!);
 
-function allFiles(d: string): string[] {
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? allFiles(path.join(d, e.name)) : [path.join(d, e.name)]));
-}
 
 function recorded(cache: string): Array<{ batch_id: string | null; input_file_id: string | null; harvested: number }> {
   const db = new Database(cache, { readonly: true });
@@ -72,7 +70,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 /** The key went to the server as a bearer token and nowhere else: no file under the run's directory holds it. */
 function keyNowhere(runDir: string, runs: Ran[], inputs: boolean): void {
   expect(server!.log.every((l) => l.auth === `Bearer ${KEY}`)).toBe(true);
-  const files = allFiles(runDir);
+  const files = filesUnder(runDir);
   // the batch input files are there until their batch is harvested
   expect(files.some((f) => f.endsWith('.jsonl') && f.includes('.batches'))).toBe(inputs);
   for (const f of files) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);

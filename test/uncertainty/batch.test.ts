@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { elicit, type ElicitOptions } from '../../src/uncertainty/elicit.js';
 import type { BatchSettings } from '../../src/uncertainty/batch/batcher.js';
+import { filesUnder } from '../helpers/files.js';
 import { startBatchServer, type Answer, type BatchServer, type BatchServerOptions } from './batch-server.js';
 
 const KEY = 'sk-batch-test-5e4d3c2b1a-SECRET';
@@ -39,10 +40,6 @@ function opts(name: string, input: string, extra: Partial<ElicitOptions> = {}): 
 
 const readOut = (f: string) => fs.readFileSync(f, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: number; uncertainty: number });
 
-/** Every file under `d`, recursively. */
-function allFiles(d: string): string[] {
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? allFiles(path.join(d, e.name)) : [path.join(d, e.name)]));
-}
 
 async function serve(o: Partial<BatchServerOptions> = {}): Promise<BatchServer> {
   server = await startBatchServer({ answer: good, ...o });
@@ -67,7 +64,7 @@ describe('elicit --batch', () => {
     const again = await elicit(o);
     expect(again).toMatchObject({ ok: true, cached: 50, scored: 0, requests: 0 });
     expect(s.log.length).toBe(calls);
-    for (const f of allFiles(path.join(dir, 'basic'))) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
+    for (const f of filesUnder(path.join(dir, 'basic'))) expect(fs.readFileSync(f).includes(KEY), f).toBe(false);
     expect(s.log.every((l) => l.auth === `Bearer ${KEY}`)).toBe(true);
   });
 
