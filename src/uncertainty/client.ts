@@ -165,6 +165,14 @@ export class JudgeClient {
     }
   }
 
+  /**
+   * The server answered this run's requests another way (a batch): a request it now rejects is about that request,
+   * not about the key, model or URL, so it fails its row instead of stopping the run.
+   */
+  vouch(): void {
+    this.successes = Math.max(1, this.successes);
+  }
+
   private async pace(est: number): Promise<void> {
     while (Date.now() < this.pauseUntil) await sleep(this.pauseUntil - Date.now(), this.o.signal);
     await this.rpm?.take(1, this.o.signal);

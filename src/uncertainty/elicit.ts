@@ -283,6 +283,7 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
       if (missing.length === 0) { cache.putScore(key, final(), method.name); return; }
       const results = await Promise.allSettled(missing.map(async (i) => {
         const a: Answer = await method.answer(turns, i, route ? { ...ctx, chat: route(`${key}:${i}`, ctx.chat) } : ctx);
+        if (route) client.vouch();
         if (fatal) return; // the run is stopping and the cache may be closing; the answer is lost, not wrong
         have.set(i, a);
         if (have.size === idxs.length) cache.putLastAnswer(key, i, a, final(), method.name);

@@ -101,6 +101,15 @@ describe('elicit --batch', () => {
     expect(fs.readFileSync(online.out!, 'utf8')).toBe(fs.readFileSync(o.out!, 'utf8'));
   });
 
+  it('rows the server rejects for good, in the batch and online, fail alone: the rest is scored, the run is not stopped', async () => {
+    const bad = new Set([1, 4, 6, 7]);
+    const s = await serve({ answer: (b, item) => (bad.has(item!) ? { error: { status: 400, code: 'context_length_exceeded', message: 'too long' } } : good(b, item)) });
+    const r = await elicit(opts('rejected', dataset('rejected.jsonl', 10), { allowFailures: true }));
+    expect(r).toMatchObject({ ok: false, scored: 6, failed: 4, requests: 4, batch: { requests: 10, failed: 4 } });
+    expect(s.chats).toHaveLength(4); // each asked online once: a 400 is not retried
+    expect(fs.readFileSync(r.failed_file!, 'utf8')).toMatch(/"id":1,.*"uncertainty_error":"line 2: \[UAL_ELICIT_HTTP\] the server rejected the request \(HTTP 400 too long\)"/);
+  });
+
   it('--batch-retry batch: failed requests and re-asks go into follow-up batches; a request failing every batch fails its row', async () => {
     const answer = (b: { messages: Array<{ content: string }> }, item: number | null): Answer => {
       if (item === 2) return { error: { status: 400, code: 'invalid', message: 'always bad' } };
