@@ -3,7 +3,8 @@
 import cliProgress from 'cli-progress';
 import { fmtDuration } from './progress.js';
 import type { ElicitProgress, ElicitSummary } from '../uncertainty/elicit.js';
-import { checkElicited, ELICIT_FLAGS, elicitScores } from '../pipeline/elicit.js';
+import { checkElicited, ELICIT_FLAGS, elicitBatchStatus, elicitScores } from '../pipeline/elicit.js';
+import { formatBatchStatus } from '../uncertainty/batch/options.js';
 import { flags } from '../util/options.js';
 import { finish, jsonFlag, tableCommand, type Command } from './command.js';
 
@@ -37,9 +38,24 @@ function stats(p: ElicitProgress): { rps: string; eta: string; tokens: string; c
   };
 }
 
+/** --batch: the batches being polled, one line per poll (polls are seconds to minutes apart). */
+function batchLine(p: ElicitProgress): string {
+  const b = p.batch!;
+  return `elicit: batch ${b.completed + b.failed}/${b.total} requests done, ${b.failed} failed | ${b.batches} batch${b.batches === 1 ? '' : 'es'} ` +
+    `${b.status} | ${fmtDuration(b.elapsedMs / 1000)} | ETA ${fmtDuration(b.etaS)}\n`;
+}
+
 /** A bar on a terminal; on a pipe or file, one plain line every few seconds instead of control characters. */
 function progressReporter(everyS: number): { update(p: ElicitProgress): void; stop(p: ElicitProgress | null): void } {
   let last: ElicitProgress | null = null;
+  let lastBatch = '';
+  const batch = (p: ElicitProgress): boolean => {
+    if (p.phase !== 'batch') return false;
+    const line = batchLine(p);
+    if (line !== lastBatch) process.stderr.write(line);
+    lastBatch = line;
+    return true;
+  };
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream: process.stderr, hideCursor: true, fps: 5,
@@ -48,7 +64,7 @@ function progressReporter(everyS: number): { update(p: ElicitProgress): void; st
     let started = false;
     return {
       update(p) {
-        if (p.phase !== 'rate') return;
+        if (batch(p) || p.phase !== 'rate') return;
         const s = stats(p);
         const payload = { rps: s.rps, tokens: s.tokens, cost: s.cost, etaText: s.eta, retries: p.retries };
         if (!started) { bar.start(p.total, p.done, payload); started = true; } else bar.update(p.done, payload);
@@ -65,7 +81,7 @@ function progressReporter(everyS: number): { update(p: ElicitProgress): void; st
   const timer = setInterval(() => { if (last && last.phase === 'rate') line(last); }, everyS * 1000);
   timer.unref();
   return {
-    update(p) { last = p; },
+    update(p) { if (!batch(p)) last = p; },
     stop(p) { clearInterval(timer); if (p && p.phase !== 'check' && p.total > 0) line(p); },
   };
 }
@@ -77,8 +93,9 @@ function report(s: ElicitSummary): string {
     return `elicit (dry run, nothing sent): ${s.rows} rows, ${s.cached} already cached; ${e.rows} to rate with ` +
       `${s.method}: ~${e.requests} requests, ~${fmtCount(e.prompt_tokens)} prompt + ~${fmtCount(e.completion_tokens)} completion tokens; ${cost}`;
   }
-  const cost = s.cost_usd === null ? '' : `, $${s.cost_usd.toFixed(4)}`;
-  return `elicit: ${s.rows} rows: ${s.cached} cached, ${s.scored} scored, ${s.failed} failed; ${s.requests} requests, ` +
+  const cost = s.cost_usd === null ? '' : `, $${s.cost_usd.toFixed(4)}${s.batch ? ' (batch price on batched tokens)' : ''}`;
+  const batched = s.batch ? `${s.batch.requests} requests in ${s.batch.batches} new batches (${s.batch.failed} unanswered), ` : '';
+  return `elicit: ${s.rows} rows: ${s.cached} cached, ${s.scored} scored, ${s.failed} failed; ${batched}${s.requests} ${s.batch ? 'online ' : ''}requests, ` +
     `${s.retries} retries, ${s.reasks} re-asks; ${fmtCount(s.prompt_tokens + s.completion_tokens)} tokens${cost}; ` +
     `${s.elapsed_s.toFixed(1)} s` + (s.out ? `; wrote ${s.out}` : '') + (s.failed_file && s.failed ? `; failed rows in ${s.failed_file}` : '');
 }
@@ -89,6 +106,10 @@ export const command: Command = tableCommand({
   head: HEAD,
   options: OPTIONS,
   async run(o) {
+    if (o.batchStatus) {
+      const r = await elicitBatchStatus(o);
+      return finish(formatBatchStatus(r), r, o.json);
+    }
     const progress = progressReporter(o.progressEvery);
     let lastProgress: ElicitProgress | null = null;
     let summary: ElicitSummary;

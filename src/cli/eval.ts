@@ -5,7 +5,8 @@ import type { MathTask } from '../eval/math.js';
 import {
   CALIBRATION_FLAGS, evaluateCalibration, evaluateMath, evaluateMc, evaluatePpl, GENERATION_ONLY, MATH_FLAGS, MC_FLAGS, PPL_FLAGS,
 } from '../pipeline/evaluate.js';
-import { checkJudged, JUDGE_FLAGS, judgeWinRate } from '../pipeline/judge.js';
+import { checkJudged, JUDGE_FLAGS, judgeBatchStatus, judgeWinRate } from '../pipeline/judge.js';
+import { formatBatchStatus } from '../uncertainty/batch/options.js';
 import { flags } from '../util/options.js';
 import { finish, groupCommand, jsonFlag, tableCommand, type Command } from './command.js';
 import { stagedProgress } from './progress.js';
@@ -101,6 +102,10 @@ const judge = tableCommand({
   options: flags({ ...JUDGE_FLAGS, ...jsonFlag('{"win_rate", "standard_error", "lc_win_rate", "lc_standard_error", "avg_length", "n", "wins", ...}') }),
   async run(o, { given }) {
     oneWayToAsk('eval judge', given);
+    if (o.batchStatus) {
+      const st = await judgeBatchStatus(o);
+      return finish(formatBatchStatus(st), st, o.json);
+    }
     const r = await withBars((update) => judgeWinRate(o, update));
     const s = r.summary;
     // the LC fit has no standard error with fewer instructions than coefficients
@@ -108,7 +113,8 @@ const judge = tableCommand({
     finish(`judge: win rate ${s.win_rate.toFixed(2)}% ± ${s.standard_error.toFixed(2)} (SE), length-controlled ${s.lc_win_rate.toFixed(2)}% ± ` +
       `${lcSe} over ${s.n} instructions ` +
       `(${s.wins} won, ${s.ties} tied, ${s.losses} lost, ${s.failed} failed); avg length ${s.avg_length.model} vs ${s.avg_length.reference} chars; ` +
-      `${s.requests} requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
+      (s.batch ? `${s.batch.requests} requests in ${s.batch.batches} new batches (${s.batch.failed} unanswered), ${s.requests} online` : `${s.requests}`) +
+      ` requests, ${s.retries} retries, ${s.cached} judgements from the cache`, s, o.json);
     checkJudged(r, o.allowFailures);
     return 0;
   },

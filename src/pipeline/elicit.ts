@@ -4,7 +4,8 @@
 import { DATA_FORMATS } from '../data/formats.js';
 import { UalError, UsageError } from '../errors.js';
 import { TEMPLATES } from '../data/template.js';
-import { ELICIT_CACHE_FILE } from '../uncertainty/cache.js';
+import { BATCH_FLAGS, batchSettings, batchStatusReport, type BatchStatusReport } from '../uncertainty/batch/options.js';
+import { cacheBeside, ELICIT_CACHE_FILE } from '../uncertainty/cache.js';
 import { CLIENT_FLAGS, clientSettings } from '../uncertainty/client.js';
 import { elicit, type ElicitProgress, type ElicitSummary } from '../uncertainty/elicit.js';
 import { METHODS, type Elicitor, type MethodName } from '../uncertainty/methods/index.js';
@@ -40,6 +41,7 @@ export const ELICIT_FLAGS = flags({
   topLogprobs: { flag: 'top-logprobs', kind: 'int', min: 1, max: 20, default: 5, group: JUDGE, help: 'logprobs: alternatives per token' },
   answerTokens: { flag: 'answer-tokens', kind: 'int', min: 1, max: 100, default: 5, group: JUDGE, help: 'logprobs: leading answer tokens averaged' },
   ...CLIENT_FLAGS,
+  ...BATCH_FLAGS,
   priceIn: { flag: 'price-in', kind: 'number', min: 0, arg: 'USD', group: 'reporting', help: 'per million prompt tokens, for the cost estimate' },
   priceOut: { flag: 'price-out', kind: 'number', min: 0, arg: 'USD', group: 'reporting', help: 'per million completion tokens, for the cost estimate' },
 });
@@ -54,6 +56,7 @@ export async function elicitScores(o: ElicitValues, onProgress?: (p: ElicitProgr
   let model: string;
   let elicitor: Elicitor | undefined;
   if (o.method === 'self') {
+    if (o.batch) throw new UsageError('--batch sends requests to a judge server; --method self runs a local checkpoint');
     ({ elicitor, modelId: model } = selfElicitor(need(NAME, ELICIT_FLAGS.modelDir, o.modelDir), o.template));
   } else {
     model = need(NAME, ELICIT_FLAGS.model, o.model);
@@ -63,7 +66,14 @@ export async function elicitScores(o: ElicitValues, onProgress?: (p: ElicitProgr
     limit: o.limit, ...clientSettings(o, 'elicit', !o.dryRun && o.method !== 'self'),
     parseRetries: o.parseRetries, promptFile: o.promptFile, samples: o.samples, temperature: o.temperature, maxTokens: o.maxTokens,
     topLogprobs: o.topLogprobs, answerTokens: o.answerTokens, prices: { inPerM: o.priceIn, outPerM: o.priceOut }, onProgress,
+    batch: o.method === 'self' ? undefined : batchSettings(o),
   });
+}
+
+/** --batch-status: the batches of the elicitation run whose cache is --cache (or beside --out). */
+export function elicitBatchStatus(o: ElicitValues): Promise<BatchStatusReport> {
+  const cache = o.cache ?? cacheBeside(o.out ?? o.data ?? o.in, ELICIT_CACHE_FILE);
+  return batchStatusReport(cache, 'elicit', clientSettings(o, 'elicit', true), 'elicit');
 }
 
 /** Failed rows stop the command (after its summary is out) unless --allow-failures: the output was not written. */

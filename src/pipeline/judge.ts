@@ -5,12 +5,16 @@ import path from 'node:path';
 import { writeRows } from '../data/jsonl.js';
 import { UalError, UsageError } from '../errors.js';
 import { cutAtStop, generateAll, stopStrings } from '../eval/generate.js';
-import { cachedAsk, judgeItems, summarizeJudge, JUDGE_PROMPT_ID, type ItemJudgement, type JudgeItem, type JudgeSummary } from '../eval/judge.js';
+import { cachedAsk, judgeItems, summarizeJudge, JUDGE_PROMPT_ID, type AskJudge, type ItemJudgement, type JudgeItem, type JudgeMessage, type JudgeSummary } from '../eval/judge.js';
 import { ANSWER_STOPS } from '../eval/math.js';
 import { promptEncoder } from '../eval/prompts.js';
 import { alignPredictions, readDifficulty, readPredictions, readReferences } from '../eval/rows.js';
+import { BatchApi } from '../uncertainty/batch/api.js';
+import { Batcher, type BatchProgress, type ChatFn } from '../uncertainty/batch/batcher.js';
+import { BATCH_FLAGS, batchSettings, batchStatusReport, type BatchStatusReport } from '../uncertainty/batch/options.js';
+import { BatchStore } from '../uncertainty/batch/store.js';
 import { cacheBeside, cacheKey, ElicitCache, JUDGE_CACHE_FILE } from '../uncertainty/cache.js';
-import { CLIENT_FLAGS, clientSettings, JudgeClient } from '../uncertainty/client.js';
+import { CLIENT_FLAGS, clientSettings, JudgeClient, type ClientSettings } from '../uncertainty/client.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { flags, type Values } from '../util/options.js';
 import { generationFlags, loadWithCodec, type EvalProgress } from './evaluate.js';
@@ -21,6 +25,7 @@ export const JUDGE_FLAGS = flags({
   references: { flag: 'references', kind: 'string', arg: 'FILE', required: true, exists: true, help: 'reference outputs (alpaca_eval/reference_*.json)' },
   judge: { flag: 'judge', kind: 'string', arg: 'NAME', required: true, group: 'judge server', help: 'the judge model' },
   ...CLIENT_FLAGS,
+  ...BATCH_FLAGS,
   maxTokens: { flag: 'max-tokens', kind: 'int', min: 1, default: 16, group: 'judge server', help: 'reply limit of one verdict' },
   parseRetries: { flag: 'parse-retries', kind: 'int', min: 0, max: 20, default: 1, group: 'judge server', help: 'ask again this often when a reply names no verdict' },
   cache: { flag: 'cache', kind: 'string', arg: 'FILE', help: `verdict cache (default ${JUDGE_CACHE_FILE} beside --out)` },
@@ -36,9 +41,42 @@ export interface JudgeRunResult {
   summary: JudgeSummary & {
     task: 'judge'; judge: string; generator: string; references: string; requests: number; retries: number; cached: number;
     cache: string; out: string | null;
+    /** with --batch: batches created, requests sent in them, those they did not answer (retried per --batch-retry) */
+    batch?: { batches: number; requests: number; failed: number };
   };
   /** the first failed judgement's reason, when any failed */
   firstError: string | null;
+}
+
+/** --batch-status: the batches of the judge run whose cache is --cache (or beside --out). */
+export function judgeBatchStatus(o: Values<typeof JUDGE_FLAGS>): Promise<BatchStatusReport> {
+  return batchStatusReport(o.cache ?? cacheBeside(o.out, JUDGE_CACHE_FILE), 'judge', clientSettings(o, 'judge', true), 'judge');
+}
+
+/**
+ * Judge every item: online, or (--batch) in passes whose requests go into batches, polled and harvested between
+ * passes, until a pass sends nothing. `ask(chat)` builds the per-request asker around a chat function.
+ */
+async function judgeAll(items: JudgeItem[], ask: (chat: (key: string) => ChatFn) => AskJudge, client: JudgeClient, batcher: Batcher | null,
+  onDone?: (done: number, total: number) => void): Promise<ItemJudgement[]> {
+  const online = (b: Parameters<ChatFn>[0]) => client.chat(b);
+  if (!batcher) return judgeItems(items, ask(() => online), onDone);
+  for (;;) {
+    await batcher.settle();
+    const results = await judgeItems(items, ask((key) => batcher.session(key, online)), onDone);
+    if (batcher.captured === 0) return results;
+    await batcher.submit();
+  }
+}
+
+function judgeBatcher(cache: ElicitCache, settings: ClientSettings, o: Values<typeof JUDGE_FLAGS>, onProgress?: EvalProgress): Batcher | null {
+  const batch = batchSettings(o);
+  if (!batch) return null;
+  const api = new BatchApi({ ...settings, family: 'judge' });
+  return new Batcher(new BatchStore(cache.database), api, {
+    ...batch, run: 'judge', dir: `${cache.file}.batches`, maxRetries: settings.maxRetries, httpCode: 'UAL_JUDGE_HTTP',
+    onProgress: onProgress && ((p: BatchProgress) => onProgress('batch', p.completed + p.failed, p.total)),
+  });
 }
 
 /** The win rate of the model's outputs against the references. */
@@ -84,17 +122,30 @@ export async function judgeWinRate(o: Values<typeof JUDGE_FLAGS>, onProgress?: E
   const client = new JudgeClient({ ...settings, family: 'judge', signal: run.signal });
   const cache = new ElicitCache(cachePath);
   const stats = { cached: 0, asked: 0, unparsed: 0 };
+  let cachedAtStart: number | null = null;
+  let passes = 0;
   let results: ItemJudgement[];
+  let batcher: Batcher | null = null;
   try {
-    const ask = cachedAsk({
-      store: cache, stats, parseRetries: o.parseRetries,
-      key: (messages) => cacheKey({ method: 'eval-judge', prompt: JUDGE_PROMPT_ID, model: judgeModel, params: { temperature, max_tokens: maxTokens }, sample: JSON.stringify(messages) }),
-      chat: async (messages) => {
-        const c = await client.chat({ model: judgeModel, messages, temperature, max_tokens: maxTokens });
-        return { text: c.choices[0].message.content ?? '', promptTokens: c.usage?.prompt_tokens ?? 0, completionTokens: c.usage?.completion_tokens ?? 0 };
-      },
-    });
-    results = await judgeItems(items, ask, onProgress && ((done, total) => onProgress('judge', done, total)));
+    batcher = judgeBatcher(cache, settings, o, onProgress);
+    const key = (messages: JudgeMessage[]) =>
+      cacheKey({ method: 'eval-judge', prompt: JUDGE_PROMPT_ID, model: judgeModel, params: { temperature, max_tokens: maxTokens }, sample: JSON.stringify(messages) });
+    // one asker per request, so the batch path numbers each request's re-asks apart; what the first pass found
+    // cached is what the cache held when the run started (later passes find the batches' answers there too)
+    const ask = (chatFor: (key: string) => ChatFn): AskJudge => {
+      if (passes++ === 1) cachedAtStart = stats.cached;
+      return (messages, where) => {
+        const chat = chatFor(key(messages));
+        return cachedAsk({
+          store: cache, stats, parseRetries: o.parseRetries, key,
+          chat: async (m) => {
+            const c = await chat({ model: judgeModel, messages: m, temperature, max_tokens: maxTokens });
+            return { text: c.choices[0].message.content ?? '', promptTokens: c.usage?.prompt_tokens ?? 0, completionTokens: c.usage?.completion_tokens ?? 0 };
+          },
+        })(messages, where);
+      };
+    };
+    results = await judgeAll(items, ask, client, batcher, onProgress && ((done, total) => onProgress('judge', done, total)));
   } catch (e) {
     run.abort(e); // a fatal error stops every request still in flight
     throw e;
@@ -112,7 +163,8 @@ export async function judgeWinRate(o: Values<typeof JUDGE_FLAGS>, onProgress?: E
   return {
     summary: {
       task: 'judge', judge: judgeModel, generator, references: refsFile, ...s,
-      requests: client.stats.requests, retries: client.stats.retries, cached: stats.cached, cache: cachePath, out: out ?? null,
+      requests: client.stats.requests, retries: client.stats.retries, cached: cachedAtStart ?? stats.cached, cache: cachePath, out: out ?? null,
+      ...(batcher ? { batch: { batches: batcher.stats.batches, requests: batcher.stats.requests, failed: batcher.stats.failed } } : {}),
     },
     firstError: results.find((r) => r.error)?.error ?? null,
   };

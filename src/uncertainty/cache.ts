@@ -116,6 +116,11 @@ export class ElicitCache {
     this.lastAnswerTx(key, idx, JSON.stringify(a), score, method, Date.now());
   }
 
+  /** The open database, for the Batch API's bookkeeping (batch/store.ts), which lives in the same file. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

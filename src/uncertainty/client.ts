@@ -99,7 +99,8 @@ type Attempt =
   | { ok: true; completion: ChatCompletion }
   | { ok: false; message: string; retryAfterMs: number | null };
 
-function isCompletion(x: unknown): x is ChatCompletion {
+/** A reply that is a chat completion with at least one message (servers send other things on a bad day). */
+export function isCompletion(x: unknown): x is ChatCompletion {
   const c = x as ChatCompletion | null;
   return !!c && typeof c === 'object' && Array.isArray(c.choices) && c.choices.length > 0 && !!c.choices[0]?.message;
 }
@@ -162,6 +163,14 @@ export class JudgeClient {
     } finally {
       this.slots.release();
     }
+  }
+
+  /**
+   * The server answered this run's requests another way (a batch): a request it now rejects is about that request,
+   * not about the key, model or URL, so it fails its row instead of stopping the run.
+   */
+  vouch(): void {
+    this.successes = Math.max(1, this.successes);
   }
 
   private async pace(est: number): Promise<void> {

@@ -8,6 +8,9 @@ import { newReadStats, readRowsWithFormat } from '../data/readers.js';
 import { setFields } from '../data/rowfields.js';
 import { RowFailure, UalError } from '../errors.js';
 import { cacheBeside, cacheKey, ElicitCache, ELICIT_CACHE_FILE, type Answer } from './cache.js';
+import { BatchApi } from './batch/api.js';
+import { BATCH_PRICE, Batcher, Pending, type BatchProgress, type BatchSettings, type ChatFn } from './batch/batcher.js';
+import { BatchStore } from './batch/store.js';
 import { JudgeClient, type ClientSettings } from './client.js';
 import { costUsd, type Prices } from './estimate.js';
 import { Semaphore } from './limits.js';
@@ -33,10 +36,12 @@ export interface ElicitOptions extends MethodOptions, ClientSettings {
   onProgress?: (p: ElicitProgress) => void;
   /** a method supplied by a higher layer (--method self: a local checkpoint from pipeline/), used instead of METHODS */
   elicitor?: Elicitor;
+  /** send the requests through the provider's Batch API (half the price, up to 24 h) instead of one by one */
+  batch?: BatchSettings;
 }
 
 export interface ElicitProgress {
-  phase: 'check' | 'rate' | 'write';
+  phase: 'check' | 'rate' | 'batch' | 'write';
   total: number;
   done: number;
   /** rows found in the cache while rating (they finish instantly; ETAs should not count them) */
@@ -50,6 +55,10 @@ export interface ElicitProgress {
   costUsd: number | null;
   /** since rating started */
   elapsedMs: number;
+  /** with --batch: the batches being polled (phase 'batch') */
+  batch?: BatchProgress;
+  /** with --batch: the tokens batches answered (not in the counts above, which are the online requests'; billed at the batch price) */
+  batchTokens?: { promptTokens: number; completionTokens: number };
 }
 
 export interface ElicitSummary {
@@ -75,6 +84,8 @@ export interface ElicitSummary {
   cache: string;
   failed_file: string | null;
   elapsed_s: number;
+  /** with --batch: batches created, requests sent in them, and those they did not answer (retried per --batch-retry) */
+  batch?: { batches: number; requests: number; failed: number; prompt_tokens: number; completion_tokens: number };
 }
 
 function keyOf(m: Elicitor, model: string, turns: Message[]): string {
@@ -138,7 +149,8 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
       out: null, cache: cachePath, failed_file: null, elapsed_s: 0,
     };
     if (o.dryRun) {
-      summary.estimate = { ...est, cost_usd: costUsd(est.prompt_tokens, est.completion_tokens, prices) };
+      const cost = costUsd(est.prompt_tokens, est.completion_tokens, prices);
+      summary.estimate = { ...est, cost_usd: cost === null || !o.batch ? cost : cost * BATCH_PRICE };
       summary.elapsed_s = (Date.now() - t0) / 1000;
       return summary;
     }
@@ -148,15 +160,16 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
     p.phase = 'rate';
     tRate = Date.now();
     const failures = new Map<string, string>();
-    if (est.rows > 0) await rateAll(o, method, c, p, emit, failures);
+    if (est.rows > 0 && o.batch) summary.batch = await rateBatched(o, o.batch, method, c, p, emit, failures);
+    else if (est.rows > 0) await rateAll(o, method, c, p, emit, failures);
     else p.done = p.skipped = rows;
     summary.failed = p.failed;
     summary.scored = rows - cached - p.failed;
     summary.requests = p.requests;
     summary.retries = p.retries;
     summary.reasks = p.reasks;
-    summary.prompt_tokens = p.promptTokens;
-    summary.completion_tokens = p.completionTokens;
+    summary.prompt_tokens = p.promptTokens + (summary.batch?.prompt_tokens ?? 0);
+    summary.completion_tokens = p.completionTokens + (summary.batch?.completion_tokens ?? 0);
     summary.cost_usd = p.costUsd;
     summary.ok = p.failed === 0;
 
@@ -190,8 +203,35 @@ export async function elicit(o: ElicitOptions): Promise<ElicitSummary> {
   }
 }
 
+/**
+ * The Batch API path: passes of rateAll whose requests go into batches (Pending) until a pass has nothing left to
+ * send; between passes the batches are created, polled and harvested. The store shares the cache's file.
+ */
+async function rateBatched(o: ElicitOptions, settings: BatchSettings, method: Elicitor, cache: ElicitCache, p: ElicitProgress,
+  emit: () => void, failures: Map<string, string>): Promise<NonNullable<ElicitSummary['batch']>> {
+  const api = new BatchApi({ baseURL: o.baseURL, apiKey: o.apiKey, family: 'elicit', timeoutMs: o.timeoutMs, maxRetries: o.maxRetries, backoff: o.backoff });
+  const batcher = new Batcher(new BatchStore(cache.database), api, {
+    ...settings, run: 'elicit', dir: `${cache.file}.batches`, maxRetries: o.maxRetries, httpCode: 'UAL_ELICIT_HTTP',
+    onProgress: (b) => { p.phase = 'batch'; p.batch = b; emit(); },
+  });
+  p.batchTokens = batcher.stats;
+  for (;;) {
+    await batcher.settle();
+    p.phase = 'rate';
+    await rateAll(o, method, cache, p, emit, failures, (tag, online) => batcher.session(tag, online));
+    if (batcher.captured === 0) break;
+    await batcher.submit();
+  }
+  const s = batcher.stats;
+  return { batches: s.batches, requests: s.requests, failed: s.failed, prompt_tokens: s.promptTokens, completion_tokens: s.completionTokens };
+}
+
+/**
+ * Rate every row the cache lacks. `route` (the batch path) gives each row's requests their chat function; a row
+ * it leaves Pending is neither done nor failed: the next pass rates it.
+ */
 async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p: ElicitProgress, emit: () => void,
-  failures: Map<string, string>): Promise<void> {
+  failures: Map<string, string>, route?: (tag: string, online: ChatFn) => ChatFn): Promise<void> {
   const run = new AbortController();
   let fatal: unknown = null;
   const client = new JudgeClient({
@@ -199,12 +239,18 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
     maxRetries: o.maxRetries, backoff: o.backoff, family: 'elicit', signal: run.signal,
     onChange: () => { sync(); emit(); },
   });
+  // a pass of the batch path adds to what the passes before it counted
+  const base = { requests: p.requests, retries: p.retries, promptTokens: p.promptTokens, completionTokens: p.completionTokens };
+  p.done = p.skipped = p.failed = 0;
   const sync = () => {
-    p.requests = client.stats.requests;
-    p.retries = client.stats.retries;
-    p.promptTokens = client.stats.promptTokens;
-    p.completionTokens = client.stats.completionTokens;
-    p.costUsd = costUsd(p.promptTokens, p.completionTokens, o.prices ?? {});
+    p.requests = base.requests + client.stats.requests;
+    p.retries = base.retries + client.stats.retries;
+    p.promptTokens = base.promptTokens + client.stats.promptTokens;
+    p.completionTokens = base.completionTokens + client.stats.completionTokens;
+    const b = p.batchTokens;
+    const online = costUsd(p.promptTokens, p.completionTokens, o.prices ?? {});
+    const batched = b ? costUsd(b.promptTokens, b.completionTokens, o.prices ?? {}) : 0;
+    p.costUsd = online === null ? null : online + BATCH_PRICE * (batched ?? 0);
   };
   const ctx: MethodContext = {
     chat: (b) => client.chat(b),
@@ -228,6 +274,7 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
   const tasks = new Set<Promise<void>>();
 
   const rateOne = async (key: string, turns: Message[]): Promise<void> => {
+    let pending = false;
     try {
       const have = cache.answers(key);
       const idxs = Array.from({ length: method.answersPerSample }, (_, i) => i);
@@ -235,17 +282,19 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
       const missing = idxs.filter((i) => !have.has(i));
       if (missing.length === 0) { cache.putScore(key, final(), method.name); return; }
       const results = await Promise.allSettled(missing.map(async (i) => {
-        const a: Answer = await method.answer(turns, i, ctx);
+        const a: Answer = await method.answer(turns, i, route ? { ...ctx, chat: route(`${key}:${i}`, ctx.chat) } : ctx);
+        if (route) client.vouch();
         if (fatal) return; // the run is stopping and the cache may be closing; the answer is lost, not wrong
         have.set(i, a);
         if (have.size === idxs.length) cache.putLastAnswer(key, i, a, final(), method.name);
         else cache.putAnswer(key, i, a);
       }));
       const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
-      if (bad.length) throw bad.find((e) => !(e instanceof RowFailure)) ?? bad[0];
+      if (bad.length) throw bad.find((e) => !(e instanceof RowFailure) && !(e instanceof Pending)) ?? bad.find((e) => e instanceof RowFailure) ?? bad[0];
       streak = 0;
     } catch (e) {
       if (fatal) return;
+      if (e instanceof Pending) { pending = true; return; }
       if (e instanceof RowFailure) {
         failures.set(key, `[${e.code}] ${client.scrub(e.message)}`);
         p.failed += waiting.get(key) ?? 1;
@@ -255,7 +304,7 @@ async function rateAll(o: ElicitOptions, method: Elicitor, cache: ElicitCache, p
         }
       } else stop(e);
     } finally {
-      p.done += waiting.get(key) ?? 1;
+      if (!pending) p.done += waiting.get(key) ?? 1;
       waiting.delete(key);
       sync();
       emit();

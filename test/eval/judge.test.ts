@@ -12,6 +12,7 @@ import { initConfigJson, initModel } from '../../src/models/index.js';
 import { buildCli, runCli, type Ran } from '../helpers/cli.js';
 import { completion, startJudge, type Judge, type Seen } from '../uncertainty/judge-server.js';
 import { QWEN_TOKENIZER, tmpDir } from './helpers.js';
+import { fairVerdict, ITEMS, judgeFiles, shownIn } from './judge-fixture.js';
 import { describeWith, needSharedData } from '../helpers/needs.js';
 
 describe('verdicts and win rate', () => {
@@ -74,43 +75,21 @@ afterEach(async () => { await judge?.close(); judge = null; });
 const ual = (args: string[]) => runCli(bin, ['eval', 'judge', ...args], { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined });
 const lastJson = (r: Ran) => JSON.parse(r.stdout.trim().split('\n').pop()!);
 
-/** The two outputs a request shows, read back from the prompt. */
-function shown(s: Seen): { a: string; b: string; instruction: string } {
-  const u = s.body.messages.find((m) => m.role === 'user')!.content;
-  const m = /## Instruction\n([\s\S]*?)\n\n## Output \(a\)\n([\s\S]*?)\n\n## Output \(b\)\n([\s\S]*?)\n\nReply with/.exec(u)!;
-  return { instruction: m[1], a: m[2], b: m[3] };
-}
+const shown = (s: Seen) => shownIn(s.body);
 
 /**
  * A judge that prefers the output saying GOOD, calls TIE pairs a tie, always picks (a) when the instruction says
  * BIAS, fails item 2's first two attempts (500, then 429) and gives item 3 one unreadable reply first.
  */
 function script(s: Seen) {
-  const { a, b, instruction } = shown(s);
   if (s.item === 2 && s.attempt === 0) return { status: 500, json: { error: { message: 'overloaded' } } };
   if (s.item === 2 && s.attempt === 1) return { status: 429, headers: { 'retry-after': '0' }, json: { error: { message: 'slow down' } } };
   if (s.item === 3 && s.attempt === 0) return { json: completion('Hmm, both have merits.') };
   if (s.item === 9) return { status: 503, json: { error: { message: 'gone' } } };
-  if (instruction.includes('BIAS')) return { json: completion('Output (a)') };
-  if (a.includes('TIE') && b.includes('TIE')) return { json: completion('Tie') };
-  return { json: completion(a.includes('GOOD') ? 'Output (a)' : 'Output (b)') };
+  return { json: completion(fairVerdict(s.body)) };
 }
 
-const ITEMS = [
-  { instruction: 'Task item-0: explain rain', output: 'GOOD: clouds condense.', reference: 'meh' },
-  { instruction: 'Task item-1: name a fruit', output: 'meh', reference: 'GOOD: an apple' },
-  { instruction: 'Task item-2: count to 3', output: 'GOOD: 1 2 3', reference: 'meh' },
-  { instruction: 'Task item-3: say hi', output: 'TIE hi', reference: 'TIE hello' },
-  { instruction: 'Task item-4 BIAS: pick', output: 'x', reference: 'y' },
-];
-
-function files(items: typeof ITEMS, tag: string): { refs: string; preds: string } {
-  const refs = path.join(dir, `refs-${tag}.json`);
-  const preds = path.join(dir, `preds-${tag}.json`);
-  fs.writeFileSync(refs, JSON.stringify(items.map((i) => ({ dataset: 'test', instruction: i.instruction, output: i.reference, generator: 'ref' })), null, 1));
-  fs.writeFileSync(preds, JSON.stringify(items.map((i) => ({ instruction: i.instruction, output: i.output, generator: 'mine' })), null, 1));
-  return { refs, preds };
-}
+const files = (items: typeof ITEMS, tag: string) => judgeFiles(dir, items, tag);
 
 describe('ual eval judge against a local server', () => {
   test('both orders, ties half, retries, re-ask; the rerun sends nothing and gives the same numbers', async () => {

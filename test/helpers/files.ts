@@ -16,3 +16,8 @@ export async function rejection<E extends Error>(p: Promise<unknown>, cls: abstr
   expect(e).toBeInstanceOf(cls);
   return e as E;
 }
+
+/** Every file under dir, recursively (to check that no file holds a secret). */
+export function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
