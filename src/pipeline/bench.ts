@@ -142,7 +142,16 @@ export function trainFlopsPerStep(s: TrainBenchSpec, matmulParams: number, froze
   return 6 * (matmulParams - frozenMatmulParams) * tokens + 4 * frozenMatmulParams * tokens + attn;
 }
 
-function peakRssMb(): number {
+/**
+ * This process's peak resident memory in MB: Linux's VmHWM (the high-water mark of this program's own address space).
+ * Not getrusage's maxrss, which a child keeps from before its exec: `ual bench all` spawns each model's process from
+ * a parent that has just run the GEMM benchmark (~0.5 GB), and the tiny models' peaks would read as the parent's.
+ */
+export function peakRssMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch { /* not Linux: getrusage below */ }
   return process.resourceUsage().maxRSS / 1024;
 }
 

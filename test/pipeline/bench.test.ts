@@ -1,9 +1,10 @@
 // `ual bench train`'s shape, preset and LoRA flags -> the benchmarked spec (and back, for bench all's children); our
 // LoRA training bench on a tiny shape; the PyTorch LoRA bench's JSON where python3-torch is installed.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { benchTrain, presetShape, TRAIN_BENCH_FLAGS, trainBenchArgs, trainBenchSpec, trainFlopsPerStep, writeBenchCheckpoint, type TrainBenchSpec } from '../../src/pipeline/bench.js';
+import { benchTrain, peakRssMb, presetShape, TRAIN_BENCH_FLAGS, trainBenchArgs, trainBenchSpec, trainFlopsPerStep, writeBenchCheckpoint, type TrainBenchSpec } from '../../src/pipeline/bench.js';
 import { torchLoraBench, torchUnavailable } from '../../src/pipeline/torchref.js';
 import { torchEngineBench } from '../../src/pipeline/bench-torch.js';
 import { parseFlags } from '../../src/util/options.js';
@@ -127,4 +128,19 @@ describe('ual bench train --engine torch: the torch engine\'s side', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('peak RSS of a benchmark process', () => {
+  it('is the process\'s own: a child spawned by a large parent does not report the parent\'s peak', () => {
+    const big = new Float32Array(100 << 20); // 400 MB, touched: the parent's resident memory
+    for (let i = 0; i < big.length; i += 1024) big[i] = 1;
+    const mod = path.resolve(import.meta.dirname, '../../dist/pipeline/bench.js');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { peakRssMb } from ${JSON.stringify(mod)}; console.log(peakRssMb());`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const child = Number(r.stdout.trim());
+    expect(child).toBeGreaterThan(20); // a Node process and the module graph
+    expect(child).toBeLessThan(250); // getrusage's maxrss would be the parent's 400+ MB here
+    expect(big[0]).toBe(1);
+    expect(peakRssMb()).toBeGreaterThan(400);
+  });
 });
