@@ -1,4 +1,4 @@
-// How big the demo is: the full experiment (about ten minutes on 2 cores) and --quick (a smoke run of the same
+// How big the demo is: the full experiment (about three minutes on 2 cores) and --quick (a smoke run of the same
 // pipeline in under two minutes, which CI runs). Every size the demo uses lives here, and is written to results.json.
 import type { EvalSettings } from './evaluate.js';
 
