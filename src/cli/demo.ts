@@ -19,14 +19,14 @@ UAL from the same base with equal budgets, scores them against ground truth over
 DIR/results.json and DIR/report.html. A relative DIR is taken from where you are, under "npm run demo" too.`;
 
 /** A line when the stage changes, otherwise at most one every few seconds: readable in a terminal and in CI logs. */
-function progressPrinter(): (p: DemoProgress) => void {
+export function progressPrinter(name = 'demo'): (p: DemoProgress) => void {
   let stage = '', last = 0;
   return (p) => {
     const now = Date.now();
     if (p.stage === stage && now - last < 5000) return;
     stage = p.stage;
     last = now;
-    process.stderr.write(`demo [${p.stage}] ${(100 * p.fraction).toFixed(0)}% · ${fmtDuration(p.elapsedS)} elapsed · eta ${fmtDuration(p.etaS)}\n`);
+    process.stderr.write(`${name} [${p.stage}] ${(100 * p.fraction).toFixed(0)}% · ${fmtDuration(p.elapsedS)} elapsed · eta ${fmtDuration(p.etaS)}\n`);
   };
 }
 
@@ -34,7 +34,7 @@ function progressPrinter(): (p: DemoProgress) => void {
  * Where the user ran the command: npm runs package scripts in the package's root, and tells the caller's
  * directory in INIT_CWD (`npm run demo -- --out DIR` means DIR from there, not inside the package).
  */
-function callerDir(env: NodeJS.ProcessEnv = process.env): string {
+export function callerDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.npm_lifecycle_event !== undefined && env.INIT_CWD ? env.INIT_CWD : process.cwd();
 }
 

@@ -12,6 +12,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   distill: async () => (await import('./distill.js')).command,
   bench: async () => (await import('./bench.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  sweep: async () => (await import('./sweep.js')).command,
   eval: async () => (await import('./eval.js')).command,
   analyze: async () => (await import('./analyze.js')).command,
   report: async () => (await import('./report.js')).command,

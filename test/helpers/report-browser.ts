@@ -11,7 +11,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Tests that open a report in the browser: skipped without Chromium, except in CI, where they fail. */
 export const NEEDS_CHROMIUM = needFile(CHROMIUM, 'apt-get install chromium');
 
-export interface Cell { method?: string; metric?: string; seed?: string; key?: string; text: string | null }
+export interface Cell { method?: string; metric?: string; seed?: string; key?: string; mean?: string; text: string | null }
 
 export interface SeenReport {
   url: string;
@@ -25,6 +25,8 @@ export interface SeenReport {
   runs: Cell[];
   /** the judge section's cells (data-key: win_rate, win_rate_se, lc_win_rate, ...) */
   judge: Cell[];
+  /** the sweep section's cells (data-method, data-mean, data-metric) */
+  sweep: Cell[];
 }
 
 export async function inspectReport(file: string, screenshot: string): Promise<SeenReport> {
@@ -41,14 +43,15 @@ export async function inspectReport(file: string, screenshot: string): Promise<S
     const boxes = await page.$$eval('svg', (els) => els.map((e) => { const b = e.getBoundingClientRect(); return [b.width, b.height] as [number, number]; }));
     const cells = (sel: string) => page.$$eval(sel, (els) => els.map((e) => {
       const d = (e as HTMLElement).dataset;
-      return { method: d.method, metric: d.metric, seed: d.seed, key: d.key, text: e.textContent };
+      return { method: d.method, metric: d.metric, seed: d.seed, key: d.key, mean: d.mean, text: e.textContent };
     }));
     const summary = await cells('table[data-table="summary"] td');
     const runs = await cells('table[data-table="runs"] td[data-metric]');
     const judge = await cells('table[data-table="judge"] td[data-key]');
+    const sweep = await cells('table[data-table="sweep"] td[data-metric]');
     const size = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight] as [number, number]);
     await page.screenshot({ path: screenshot, fullPage: true });
-    return { url, errors, requests, boxes, page: size, summary, runs, judge };
+    return { url, errors, requests, boxes, page: size, summary, runs, judge, sweep };
   } finally {
     await browser.close();
   }

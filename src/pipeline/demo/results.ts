@@ -127,3 +127,31 @@ export type DemoResults = z.infer<typeof DemoResults>;
 
 export const RESULTS_FILE = 'results.json';
 export const REPORT_FILE = 'report.html';
+
+// ---- `ual sweep` (src/pipeline/demo/sweep.ts): the same runs at several mean epsilons ----
+
+export const SWEEP_FILE = 'sweep.json';
+export const SWEEP_FORMAT = 'ual-sweep/1';
+
+/** One method at one mean epsilon, one metric: its estimate over seeds. */
+export const SweepRow = z.object({ method: z.string(), target_mean: z.number(), metric: z.string() }).extend(Estimate.shape);
+export type SweepRow = z.infer<typeof SweepRow>;
+
+export const SweepResults = z.object({
+  format: z.literal(SWEEP_FORMAT),
+  created: z.string(),
+  config: z.object({
+    quick: z.boolean(),
+    seeds: z.array(z.number().int()),
+    target_means: z.array(z.number()),
+    steps: z.number().int(),
+    rows: z.number().int(),
+    elapsed_s: z.number(),
+  }).loose(),
+  methods: z.array(MethodInfo),
+  metrics: z.array(MetricInfo),
+  /** every fine-tune; its method is "<method>@<mean>" */
+  runs: z.array(RunResult.extend({ target_mean: z.number() })),
+  table: z.array(SweepRow),
+});
+export type SweepResults = z.infer<typeof SweepResults>;

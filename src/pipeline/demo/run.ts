@@ -19,9 +19,9 @@ import { ELICIT_FLAGS, elicitScores } from '../elicit.js';
 import { INIT_FLAGS, initCheckpoint } from '../init.js';
 import { smooth } from '../smooth.js';
 import { DISTILL_FLAGS, distill } from '../distill.js';
-import { benchmarkWords, pretrainText, taskType, testSplit, trainSplit, TASK_TYPES, type Sample } from './benchmark.js';
+import { benchmarkWords, pretrainText, taskType, testSplit, trainSplit, TASK_TYPES, type Sample, type TestSplit } from './benchmark.js';
 import { writeWordTokenizer } from './vocab.js';
-import { finetuneAndScore, type FinetuneJob } from './finetune.js';
+import { finetuneAndScore, type FinetuneJob, type FinetuneResult } from './finetune.js';
 import { Clock, type DemoProgress } from './clock.js';
 import { canRunInChildren, runInChild, runPool, stopChildren } from './pool.js';
 import { versions } from './versions.js';
@@ -77,7 +77,34 @@ async function runTraining(cfg: Partial<TrainConfig>, clock: Clock, log: (line: 
 
 const alpaca = (s: Sample) => ({ instruction: s.instruction, input: s.input, output: s.output, type: s.type, ...(s.gold ? { gold: s.gold } : {}) });
 
-export async function runDemo(o: DemoOptions): Promise<DemoResults> {
+/** What every fine-tune of the demo (or of a sweep) starts from: the data, the base, the teacher, the scored rows. */
+export interface DemoWorld {
+  P: DemoProfile;
+  out: string;
+  seeds: number[];
+  dataDir: string;
+  baseDir: string;
+  test: TestSplit;
+  trainRows: Map<number, Sample[]>;
+  V: number;
+  baseLoss: number;
+  teacherRows: number;
+  teacherSteps: number;
+  teacherLoss: number;
+  elicitation: Record<string, unknown>;
+  epsilonRows: EpsilonRow[];
+  ftSteps: number;
+  evalUnits: number;
+  clock: Clock;
+  log: (line: string) => void;
+}
+
+/**
+ * Everything before the fine-tunes: the benchmark, the base model, the teacher, per seed the elicited scores, the UAL
+ * and oracle epsilons at the profile's target mean and the teacher's top-k targets (data/train-sN.{scored,ual,
+ * ual-oracle,teacher}.jsonl). `runs` fine-tunes will follow (the ETA counts them).
+ */
+export async function prepareDemo(o: DemoOptions, runs: number): Promise<DemoWorld> {
   resolveFlags('demo', DEMO_FLAGS, o); // a caller other than the CLI gets the CLI's checks (--seeds 1..30, ...)
   const judged = o.baseUrl !== undefined;
   if (judged !== (o.model !== undefined)) throw new UsageError('--base-url and --model go together: the judge server and its model');
@@ -115,7 +142,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const evalUnits = Math.max(5, Math.round(ftSteps * 0.5)); // an evaluation costs about half a fine-tune
   const elicitUnits = Math.max(2, Math.round(ftSteps * 0.1));
   const distillUnits = Math.max(2, Math.round(ftSteps * 0.1)); // one teacher forward over the rows
-  const runs = METHODS.length * seeds.length;
   const clock = new Clock(P.pretrain.steps + teacherSteps + seeds.length * (elicitUnits + distillUnits) + runs * (ftSteps + evalUnits), o.onProgress);
 
   // ---- the base model, pre-trained on the domain's plain text ----
@@ -189,25 +215,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
     rows_from_cache: elicitSummaries.reduce((s, x) => s + x.cached, 0),
   });
   log(`elicitation: Spearman with the oracle entropy ${agreement.map((x) => x.toFixed(3)).join(', ')}; mean score low ${meanScore('low')}, high ${meanScore('high')}`);
+  return {
+    P, out, seeds, dataDir, baseDir, test, trainRows, V, baseLoss, teacherRows: teacherRows.length, teacherSteps, teacherLoss,
+    elicitation, epsilonRows, ftSteps, evalUnits, clock, log,
+  };
+}
 
-  // ---- fine-tune every method from the same base, equal budgets, then score it; `jobs` runs at a time ----
-  const jobs: FinetuneJob[] = seeds.flatMap((seed) => METHODS.map((m) => {
-    const how = methodTraining(m.id);
-    return {
-      method: m.id, seed, test, eval: P.eval,
-      cfg: resolveTrainConfig({}, {
-        model: baseDir, out: path.join(out, 'runs', `${m.id}-s${seed}`),
-        data: path.join(dataDir, how.file ? `train-s${seed}.${how.file}.jsonl` : `train-s${seed}.jsonl`),
-        loss: how.loss, smoothTarget: how.smoothTarget, epsilon: P.targetMeanEpsilon,
-        steps: ftSteps, batchSize: P.finetune.batchSize, lr: P.finetune.lr, warmupRatio: P.finetune.warmupRatio, seed,
-      }),
-    };
-  }));
-  const width = canRunInChildren() ? Math.max(1, Math.min(o.jobs ?? 1, jobs.length)) : 1;
+/** Fine-tune and score every job, `jobs` at a time (each in a child process when more than one); results in job order. */
+export async function runJobs(jobs: FinetuneJob[], width: number, w: Pick<DemoWorld, 'clock' | 'evalUnits' | 'log'>): Promise<FinetuneResult[]> {
+  const { clock, evalUnits, log } = w;
   const active = new Map<FinetuneJob, string>();
   const label = (j: FinetuneJob) => `${j.method}, seed ${j.seed}`;
   const show = () => clock.begin([...active.values()].join(' | '));
-  const done = await runPool(jobs, width, (job) => {
+  return runPool(jobs, width, (job) => {
     active.set(job, `fine-tune ${label(job)}`);
     show();
     const hooks = {
@@ -225,6 +245,32 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
     stopChildren();
     throw e;
   });
+}
+
+/** How many runs at a time: --jobs, where child processes can be used. */
+export function jobWidth(o: { jobs?: number }, jobs: number): number {
+  return canRunInChildren() ? Math.max(1, Math.min(o.jobs ?? 1, jobs)) : 1;
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResults> {
+  const world = await prepareDemo(o, METHODS.length * o.seeds);
+  const { P, out, seeds, dataDir, baseDir, test, trainRows, V, baseLoss, teacherLoss, elicitation, epsilonRows, ftSteps, clock } = world;
+
+  // ---- fine-tune every method from the same base, equal budgets, then score it; `jobs` runs at a time ----
+  const jobs: FinetuneJob[] = seeds.flatMap((seed) => METHODS.map((m) => {
+    const how = methodTraining(m.id);
+    return {
+      method: m.id, seed, test, eval: P.eval,
+      cfg: resolveTrainConfig({}, {
+        model: baseDir, out: path.join(out, 'runs', `${m.id}-s${seed}`),
+        data: path.join(dataDir, how.file ? `train-s${seed}.${how.file}.jsonl` : `train-s${seed}.jsonl`),
+        loss: how.loss, smoothTarget: how.smoothTarget, epsilon: P.targetMeanEpsilon,
+        steps: ftSteps, batchSize: P.finetune.batchSize, lr: P.finetune.lr, warmupRatio: P.finetune.warmupRatio, seed,
+      }),
+    };
+  }));
+  const width = jobWidth(o, jobs.length);
+  const done = await runJobs(jobs, width, world);
   const results: RunResult[] = jobs.map((j, i) => ({
     method: j.method, seed: j.seed, dir: path.relative(out, j.cfg.out), metrics: done[i].ev.metrics, per_type: done[i].ev.per_type, samples: done[i].ev.samples,
     loss_curve: done[i].curve, train_seconds: done[i].trainSeconds,
@@ -247,7 +293,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
         held_out_open_prompts: test.open.filter((p) => p.heldOut).length, vocab: V,
       },
       base: { arch: 'llama', ...P.base, vocab: V, pretrain_docs: P.pretrain.docs, pretrain_steps: P.pretrain.steps, batch: P.pretrain.batchSize, block: P.pretrain.blockLength, lr: P.pretrain.lr, final_loss: round(baseLoss, 4) },
-      teacher: { from: 'base', rows: teacherRows.length, steps: teacherSteps, final_loss: round(teacherLoss, 4) },
+      teacher: { from: 'base', rows: world.teacherRows, steps: world.teacherSteps, final_loss: round(teacherLoss, 4) },
       finetune: { ...P.finetune, runs_at_once: width, blas_threads_per_run: width > 1 ? 1 : 'default', steps: ftSteps, rows: trainRows.get(1)!.length, target_mean_epsilon: P.targetMeanEpsilon, eps_style: 'paper', full_parameter: true, template: 'paper' },
       elicitation,
       evaluation: {

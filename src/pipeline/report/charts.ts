@@ -100,3 +100,19 @@ export function clusterScatter(panel: ScatterPanel): TopLevelSpec {
 export function clusterScatterSvg(panels: ScatterPanel[], heading: string): Promise<string> {
   return toSvg({ title: heading, hconcat: panels.map(clusterScatter) } as TopLevelSpec, 'clusters');
 }
+
+/** `ual sweep`: a metric against the mean epsilon, a line per method, the rule from lo to hi its 95% interval over seeds. */
+export function sweepChart(rows: { method: string; target_mean: number; mean: number; lo: number; hi: number }[], yTitle: string,
+  methods: string[]): TopLevelSpec {
+  const x = { field: 'target_mean', type: 'quantitative', title: 'mean epsilon', scale: { zero: false } } as const;
+  const color = { field: 'method', type: 'nominal', title: null, scale: { domain: methods } } as const;
+  return {
+    width: 260, height: 180,
+    data: { values: rows },
+    encoding: { x, color },
+    layer: [
+      { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative', title: yTitle, scale: { zero: false } } } },
+      { mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
+  };
+}

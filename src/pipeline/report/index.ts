@@ -5,6 +5,7 @@ import { esc } from '../../util/escape.js';
 import { demoSection } from './demo-section.js';
 import { judgeSection } from './judge-section.js';
 import { loadReportInput, type ReportSource } from './load.js';
+import { sweepSection } from './sweep-section.js';
 import { trainSection } from './train-section.js';
 
 const CSS = `
@@ -36,9 +37,10 @@ export async function renderReport(sources: ReportSource[]): Promise<string> {
   for (const [i, s] of sources.entries()) {
     const id = `s${i + 1}`;
     const html = s.kind === 'demo' ? await demoSection(s.results, s.dir, id)
-      : s.kind === 'train' ? await trainSection(s.config, s.steps, s.dir, id) : judgeSection(s.items, s.results, s.dir, id);
+      : s.kind === 'sweep' ? await sweepSection(s.results, s.dir, id)
+        : s.kind === 'train' ? await trainSection(s.config, s.steps, s.dir, id) : judgeSection(s.items, s.results, s.dir, id);
     body.push(`<section>\n${html}\n</section>`);
-    toc.push(`<li><a href="#${id}">${{ demo: 'ual demo', train: 'training run', judge: 'judge win rate' }[s.kind]}: ${esc(s.dir)}</a></li>`);
+    toc.push(`<li><a href="#${id}">${{ demo: 'ual demo', sweep: 'ual sweep', train: 'training run', judge: 'judge win rate' }[s.kind]}: ${esc(s.dir)}</a></li>`);
   }
   return ['<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',

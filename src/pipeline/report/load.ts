@@ -5,7 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DataError, UalError } from '../../errors.js';
 import type { ItemJudgement, JudgeItem } from '../../eval/judge.js';
-import { DemoResults, RESULTS_FILE } from '../demo/results.js';
+import { DemoResults, RESULTS_FILE, SWEEP_FILE, SweepResults } from '../demo/results.js';
 
 const TRAIN_CONFIG_FILE = 'train_config.json';
 const METRICS_FILE = 'metrics.jsonl';
@@ -27,7 +27,8 @@ const JudgeRow = z.looseObject({
 export type ReportSource =
   | { kind: 'demo'; dir: string; results: DemoResults }
   | { kind: 'train'; dir: string; config: Record<string, unknown>; steps: StepRow[] }
-  | { kind: 'judge'; dir: string; items: JudgeItem[]; results: ItemJudgement[] };
+  | { kind: 'judge'; dir: string; items: JudgeItem[]; results: ItemJudgement[] }
+  | { kind: 'sweep'; dir: string; results: SweepResults };
 
 /** A zod issue path as it reads in the file: runs[0].metrics.accuracy */
 function fieldPath(p: PropertyKey[]): string {
@@ -72,6 +73,19 @@ function loadDemo(dir: string): ReportSource {
   }
   checkReferences(file, parsed.data);
   return { kind: 'demo', dir, results: parsed.data };
+}
+
+function loadSweep(dir: string): ReportSource {
+  const file = path.join(dir, SWEEP_FILE);
+  const hint = `${SWEEP_FILE} is written by "ual sweep": run it again, or fix the field by hand (the format is SweepResults in src/pipeline/demo/results.ts)`;
+  const parsed = SweepResults.safeParse(readJson(file, hint));
+  if (!parsed.success) throw new DataError(file, null, fieldPath(parsed.error.issues[0].path), parsed.error.issues[0].message, hint);
+  const methods = parsed.data.methods.map((m) => m.id), metrics = parsed.data.metrics.map((m) => m.id);
+  parsed.data.table.forEach((x, i) => {
+    if (!methods.includes(x.method)) throw new DataError(file, null, `table[${i}].method`, `"${x.method}" is not among the declared methods (${methods.join(', ')})`, hint);
+    if (!metrics.includes(x.metric)) throw new DataError(file, null, `table[${i}].metric`, `"${x.metric}" is not among the declared metrics (${metrics.join(', ')})`, hint);
+  });
+  return { kind: 'sweep', dir, results: parsed.data };
 }
 
 /** The rows of a JSONL file, each checked against `schema`; a problem names the file, the line and the field. */
@@ -127,6 +141,7 @@ export function loadReportInput(dirs: string[]): ReportSource[] {
     if (!fs.existsSync(dir)) throw new UalError('UAL_DATA_BAD_FILE', `${dir} does not exist`, 'give the folder of a "ual demo" (with results.json) or of a "ual train --out" run');
     if (!fs.statSync(dir).isDirectory()) throw new UalError('UAL_DATA_BAD_FILE', `${dir} is a file, not a folder`, 'give the folder that holds results.json, or metrics.jsonl and train_config.json');
     const judged = fs.existsSync(path.join(dir, JUDGE_ROWS_FILE)) ? [loadJudge(dir)] : [];
+    if (fs.existsSync(path.join(dir, SWEEP_FILE))) return [loadSweep(dir), ...judged];
     if (fs.existsSync(path.join(dir, RESULTS_FILE))) return [loadDemo(dir), ...judged];
     if (fs.existsSync(path.join(dir, METRICS_FILE)) || fs.existsSync(path.join(dir, TRAIN_CONFIG_FILE))) return [loadTrain(dir), ...judged];
     if (judged.length) return judged;
