@@ -26,7 +26,7 @@ describe('--help is generated from the table', async () => {
     expect(all.map((c) => c.name).sort()).toEqual([
       'analyze clusters', 'bench all', 'bench elicit', 'bench generate', 'bench text', 'bench train', 'demo', 'distill', 'elicit',
       'eval calibration', 'eval gsm8k', 'eval judge', 'eval mc', 'eval metamath', 'eval ppl', 'generate', 'init', 'report',
-      'smooth', 'train',
+      'smooth', 'sweep', 'train',
     ]);
   });
 
