@@ -2,7 +2,7 @@
 // progress and ETA on stderr, sweep.json and report.html (table and metric-vs-epsilon charts) in --out.
 import os from 'node:os';
 import path from 'node:path';
-import { runSweep, SWEEP_FLAGS } from '../pipeline/demo/sweep.js';
+import { runSweep, SWEEP_FLAGS } from '../pipeline/sweep.js';
 import { REPORT_FILE, SWEEP_FILE } from '../pipeline/demo/results.js';
 import { writeReport } from '../pipeline/report/index.js';
 import { flags } from '../util/options.js';

