@@ -17,9 +17,9 @@ import { MATH_FLAGS, PPL_FLAGS, evaluateMath, evaluatePpl } from './evaluate.js'
 import { smooth } from './smooth.js';
 import { aggregate } from './demo/metrics.js';
 import { DEMO_TOP_K, METHODS, methodTraining } from './demo/methods.js';
-import { SWEEP_FILE, SWEEP_FORMAT, SweepResults, type MetricInfo, type RunResult, type SweepRow } from './demo/results.js';
+import { SWEEP_FILE, SWEEP_FORMAT, SweepResults, type MetricInfo, type RunResult } from './demo/results.js';
 import { DEMO_FLAGS, type DemoOptions } from './demo/run.js';
-import { SWEEP_METHODS, runDemoSweep, sweepPlan } from './demo/sweep.js';
+import { SWEEP_METHODS, runDemoSweep, sweepPlan, sweepTable } from './demo/sweep.js';
 
 const OWN = 'your own data (instead of the demo benchmark)';
 
@@ -139,10 +139,7 @@ async function runDataSweep(o: SweepOptions): Promise<SweepResults> {
   }
   const ids = means.flatMap((mean) => methods.map((m) => `${m}@${mean}`));
   const { summary } = aggregate(runs, ids, metrics.map((m) => m.id), seeds, [], []);
-  const table: SweepRow[] = summary.map((r) => {
-    const [m, mean] = r.method.split('@');
-    return { ...r, method: m, target_mean: Number(mean) };
-  });
+  const table = sweepTable(summary);
   const results = SweepResults.parse({
     format: SWEEP_FORMAT,
     created: new Date().toISOString(),

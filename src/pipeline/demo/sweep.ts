@@ -14,7 +14,7 @@ import { TASK_TYPES } from './benchmark.js';
 import type { FinetuneJob } from './finetune.js';
 import { aggregate } from './metrics.js';
 import { METHODS, METRICS, methodTraining } from './methods.js';
-import { SWEEP_FILE, SWEEP_FORMAT, SweepResults, type SweepRow } from './results.js';
+import { SWEEP_FILE, SWEEP_FORMAT, SweepResults, type SummaryRow, type SweepRow } from './results.js';
 import { DEMO_FLAGS, jobWidth, prepareDemo, runJobs, type DemoOptions } from './run.js';
 
 /** the methods whose smoothing depends on the mean epsilon (SFT has none) */
@@ -28,6 +28,14 @@ export interface DemoSweepOptions extends Pick<DemoOptions, 'onProgress' | 'onLo
   seeds: number;
   quick: boolean;
   jobs?: number;
+}
+
+/** aggregate()'s summary of "<method>@<mean>" runs as sweep.json's table: the method and its mean apart. */
+export function sweepTable(summary: readonly SummaryRow[]): SweepRow[] {
+  return summary.map((r) => {
+    const [m, mean] = r.method.split('@');
+    return { ...r, method: m, target_mean: Number(mean) };
+  });
 }
 
 /** --target-means and --methods, checked: a clear error naming the flag and the value. */
@@ -92,10 +100,7 @@ export async function runDemoSweep(o: DemoSweepOptions): Promise<SweepResults> {
   const ids = means.flatMap((mean) => methods.map((m) => id(m, mean)));
   const types = TASK_TYPES.map((t) => ({ id: t.id, metrics: [] as string[] }));
   const { summary } = aggregate(runs, ids, METRICS.map((m) => m.id), seeds, [], types);
-  const table: SweepRow[] = summary.map((r) => {
-    const [m, mean] = r.method.split('@');
-    return { ...r, method: m, target_mean: Number(mean) };
-  });
+  const table = sweepTable(summary);
   const results: SweepResults = {
     format: SWEEP_FORMAT,
     created: new Date().toISOString(),
