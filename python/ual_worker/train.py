@@ -260,4 +260,8 @@ def train(plan_file: str) -> None:
         trainer.finish()
         emit("saved", dir=plan.out)
         emit("done")
+    # every rank waits here for rank 0's save, so the ranks tear gloo down together: a rank that destroyed its group
+    # while rank 0 was still writing, and then lost rank 0, could hang in torch 1.13 (seen in CI: rank 1 blocked after
+    # rank 0 had exited, the job never ending)
+    dist.barrier()
     dist.destroy_process_group()
