@@ -23,6 +23,10 @@ const batch = { B: s.batchSize, T: s.seq, ids, labels: ids, eps: new Float32Arra
 const t0 = performance.now();
 const opt = new E.AdamW(params, { lr: 1e-4 });
 console.log(`optimizer setup ${(performance.now() - t0).toFixed(0)} ms`);
+if (process.env.PLAN) {
+  const p = E.planStepMemory(() => { const l = LOSSES.ls(model.forwardHidden(ids, s.batchSize, s.seq), batch, { epsilon: 0.1, epsStyle: 'paper', fused: true }); E.backward(l); });
+  console.log(`memory plan ${p.ms.toFixed(0)} ms, pool ${(p.bytes / 1e6).toFixed(0)} MB`);
+}
 for (let i = 0; i < Number(process.argv[3] ?? 6); i++) {
   const r0 = process.resourceUsage(), t = performance.now();
   opt.zeroGrad();

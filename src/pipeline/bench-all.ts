@@ -52,6 +52,7 @@ function medianRun(runs: TrainBenchResult[]): TrainBenchResult {
   const m = (f: (r: TrainBenchResult) => number) => median(runs.map(f));
   return {
     ...runs[0], tokens_per_s: m((r) => r.tokens_per_s), step_ms: m((r) => r.step_ms), first_step_ms: m((r) => r.first_step_ms), optimizer_setup_ms: m((r) => r.optimizer_setup_ms),
+    memory_plan_ms: m((r) => r.memory_plan_ms),
     achieved_gflops: m((r) => r.achieved_gflops), peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb)),
   };
 }
@@ -79,7 +80,7 @@ export async function compareShape(name: string, s: TrainBenchSpec, torchSteps: 
     const sides = [
       async () => {
         const r = oursInChild(s);
-        log(`  ours: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step (first ${r.first_step_ms.toFixed(1)}; optimizer setup before it ${r.optimizer_setup_ms.toFixed(0)} ms), peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+        log(`  ours: ${r.tokens_per_s.toFixed(0)} tokens/s, ${r.step_ms.toFixed(1)} ms/step (first ${r.first_step_ms.toFixed(1)}; before it optimizer setup ${r.optimizer_setup_ms.toFixed(0)} ms, memory plan ${r.memory_plan_ms.toFixed(0)} ms for ${r.planned_mb.toFixed(0)} MB), peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
         ours.push(r);
       },
       async () => {

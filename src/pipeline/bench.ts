@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope } from '../engine/index.js';
+import { AdamW, backward, activeKernels, backendName, closeBufferScope, openBufferScope, planStepMemory } from '../engine/index.js';
 import { BASE_DTYPES, initConfigJson, initModel, MODEL_PRESETS, modelPreset, type BaseDtype, type InitSpec } from '../models/index.js';
 import { nativeInfo } from '../engine/backends/native.js';
 import { Lora } from '../train/lora.js';
@@ -40,6 +40,10 @@ export interface TrainBenchResult {
   first_step_ms: number;
   /** making the optimizer before step 1: its moments and the trainable parameters' gradients, allocated and paged in */
   optimizer_setup_ms: number;
+  /** the step's memory laid out before step 1 (planStepMemory: the step's code over shapes alone, no arithmetic) */
+  memory_plan_ms: number;
+  /** the buffers that plan allocated and paged in: activations, their gradients, backward scratch */
+  planned_mb: number;
   peak_rss_mb: number;
   params: number;
   /** the parameters the optimizer updates: all of them, or the LoRA adapters' */
@@ -170,12 +174,13 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
   const t0 = performance.now();
   const opt = new AdamW(trainable, { lr: 1e-4 });
   const setup = performance.now() - t0;
+  const forwardBackward = () => backward(LOSSES.ls(model.forwardHidden(ids, s.batchSize, s.seq), batch, lossOpts));
+  const plan = planStepMemory(forwardBackward); // as the trainer does before its first step
   const step = () => {
     const t = performance.now();
     opt.zeroGrad();
     const scope = openBufferScope(); // as the trainer does: the step's buffers are reused by the next
-    const loss = LOSSES.ls(model.forwardHidden(ids, s.batchSize, s.seq), batch, lossOpts);
-    backward(loss);
+    forwardBackward();
     closeBufferScope(scope);
     opt.step();
     return performance.now() - t;
@@ -202,6 +207,8 @@ export function benchTrain(s: TrainBenchSpec): TrainBenchResult {
     step_ms: med,
     first_step_ms: first,
     optimizer_setup_ms: setup,
+    memory_plan_ms: plan.ms,
+    planned_mb: plan.bytes / 2 ** 20,
     peak_rss_mb: peakRssMb(),
     params: total,
     trainable_params: trainable.reduce((n, p) => n + p.size, 0),

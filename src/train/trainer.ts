@@ -1,7 +1,7 @@
 // The training loop: batches, loss (chosen by config), backward, clipping, AdamW, schedule, metrics, run directory.
 // The model only exposes forward/parameters/save; everything about the loop lives here (nanoGPT's train.py split).
 import fs from 'node:fs';
-import { AdamW, backward, clipGradNorm, closeBufferScope, openBufferScope, scale, type Tensor } from '../engine/index.js';
+import { AdamW, backward, clipGradNorm, closeBufferScope, openBufferScope, planStepMemory, scale, type Tensor } from '../engine/index.js';
 import { loadModel, saveOptions, type AdaptableLM } from '../models/index.js';
 import type { TextDatasetSummary } from '../data/dataset.js';
 import type { Lora } from './lora.js';
@@ -92,6 +92,13 @@ async function trainNative(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const order = new BatchOrder(rows.length, micro, cfg.shuffle, cfg.seed);
   const lossFn = LOSSES[cfg.loss];
   const lossOpts = { epsilon: cfg.epsilon, epsStyle: cfg.epsStyle, fused: cfg.fusedLoss };
+  const microBatch = (k: number, a: number) => collate(order.rowsFor(k * cfg.gradAccum + a).map((i) => rows[i]));
+  if (first < steps) {
+    // the first micro-batch's buffers allocated and paged in now, so step 1 runs as fast as the steps after it
+    const b = microBatch(first, 0);
+    const plan = planStepMemory(() => backward(lossFn(model.forwardHidden(b.ids, b.B, b.T), b, lossOpts)));
+    hooks.onLog?.(`memory plan: ${(plan.bytes / 2 ** 20).toFixed(0)} MiB of step buffers (activations, gradients, scratch) for batches of ${b.B} × ${b.T} tokens, laid out in ${(plan.ms / 1000).toFixed(1)} s`);
+  }
   const t0 = performance.now();
   let last: StepMetrics | null = null;
   let tokensTotal = 0;
@@ -104,7 +111,7 @@ async function trainNative(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     // micro-batches of one optimizer step; each loss is weighted by its share of the step's target tokens, so the
     // accumulated gradient is that of the mean over all target tokens (not a mean of per-micro-batch means)
     const batches = [];
-    for (let a = 0; a < cfg.gradAccum; a++) batches.push(collate(order.rowsFor(k * cfg.gradAccum + a).map((i) => rows[i])));
+    for (let a = 0; a < cfg.gradAccum; a++) batches.push(microBatch(k, a));
     const targets = batches.reduce((n, b) => n + b.targets, 0);
     let lossValue = 0;
     let tokens = 0;

@@ -265,3 +265,25 @@ describe('ual train --gradient-checkpointing', () => {
     expect(ckpt.weights.equals(plain.weights)).toBe(true);
   });
 });
+
+describe('ual train lays out step 1\'s memory before it (planStepMemory)', () => {
+  const FIX = path.join(ROOT, 'fixtures', 'torch');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ual-plan-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  it.each([['gpt2', {}], ['llama', { 'lora-r': '4', 'lora-dropout': '0.1' }]] as const)('%s %j: step 1 makes no buffer; the log says what was planned', async (model, extra) => {
+    const logs: string[] = [];
+    let afterPlan = -1, afterStep1 = -1, held = -1;
+    await train(resolveTrainConfig({
+      model: path.join(FIX, model), data: path.join(FIX, 'data.jsonl'), out: fs.mkdtempSync(path.join(dir, 'run-')), steps: '2', 'batch-size': '2',
+      'no-shuffle': true, lr: '1e-3', ...extra,
+    }), {
+      onLog: (l) => { logs.push(l); afterPlan = pool.madeBytes; held = pool.heldBytes; },
+      onStep: (m) => { if (m.step === 1) afterStep1 = pool.madeBytes; },
+    });
+    expect(logs).toHaveLength(1);
+    // rows 0 and 1 of the fixture (40 and 15 tokens) collate to 2 × 40
+    expect(logs[0]).toMatch(new RegExp(`^memory plan: ${(held / 2 ** 20).toFixed(0)} MiB of step buffers \\(activations, gradients, scratch\\) for batches of 2 × 40 tokens, laid out in \\d+\\.\\d s$`));
+    expect(afterPlan).toBeGreaterThan(0);
+    expect(afterStep1).toBe(afterPlan);
+  });
+});
