@@ -1,7 +1,7 @@
 // Per-step times of the benchmark's training step (forward, backward, AdamW), with the step's CPU time, page faults,
 // the pool's size and the process's RSS: where a first step's extra time goes. Not a benchmark (no PyTorch beside
 // it): a diagnostic. Needs the compiled dist/ (npx tsc -p tsconfig.build.json).
-//   node bench/steps.mjs gpt|llama|gpt2|q05 [steps]
+//   node bench/steps.mjs gpt|llama|gpt2|q05 [steps] [--no-plan]   (--no-plan: without the memory plan ual train makes)
 import * as E from '../dist/engine/index.js';
 import { initModel } from '../dist/models/index.js';
 import { benchConfigJson } from '../dist/pipeline/bench.js';
@@ -23,11 +23,11 @@ const batch = { B: s.batchSize, T: s.seq, ids, labels: ids, eps: new Float32Arra
 const t0 = performance.now();
 const opt = new E.AdamW(params, { lr: 1e-4 });
 console.log(`optimizer setup ${(performance.now() - t0).toFixed(0)} ms`);
-if (process.env.PLAN) {
+if (!process.argv.includes('--no-plan')) {
   const p = E.planStepMemory(() => { const l = LOSSES.ls(model.forwardHidden(ids, s.batchSize, s.seq), batch, { epsilon: 0.1, epsStyle: 'paper', fused: true }); E.backward(l); });
   console.log(`memory plan ${p.ms.toFixed(0)} ms, pool ${(p.bytes / 1e6).toFixed(0)} MB`);
 }
-for (let i = 0; i < Number(process.argv[3] ?? 6); i++) {
+for (let i = 0; i < Number(process.argv[3] && !process.argv[3].startsWith('--') ? process.argv[3] : 6); i++) {
   const r0 = process.resourceUsage(), t = performance.now();
   opt.zeroGrad();
   const scope = E.openBufferScope();
